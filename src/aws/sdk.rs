@@ -1,0 +1,687 @@
+//! The AWS SDK for Rust behind sfglue's AWS traits.
+//!
+//! Credentials, region and endpoint come from the standard AWS chain (profiles, environment,
+//! `AWS_ENDPOINT_URL`), with the config's `aws.region` and `aws.endpoint_url` on top. Errors
+//! become [`Failure`]s that name the operation, the resource and, for access denials, the IAM
+//! action that was refused.
+
+use super::*;
+use crate::config::AwsSettings;
+use crate::error::Failure;
+use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_glue::types::{ExecutionProperty, JobCommand, JobUpdate};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sts::error::ProvideErrorMetadata;
+
+type SdkError<E> = aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>;
+use std::time::Duration;
+
+pub struct Aws {
+    region: String,
+    endpoint: Option<String>,
+    sts: aws_sdk_sts::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    s3: aws_sdk_s3::Client,
+    iam: aws_sdk_iam::Client,
+    glue: aws_sdk_glue::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+impl Aws {
+    pub async fn connect(settings: &AwsSettings) -> Result<Self> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(4))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(region) = &settings.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url.clone());
+        }
+        let sdk = loader.load().await;
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+            Failure::config("aws.no_region", "no AWS region is set").with_fix(
+                "set `aws.region` in the config, or AWS_REGION in the environment, or a region in your AWS profile",
+            )
+        })?;
+        let endpoint = sdk.endpoint_url().map(str::to_string);
+        // A custom endpoint (an S3-compatible store, a local emulator) rarely has wildcard DNS for
+        // virtual-hosted buckets, so address buckets by path there. AWS's own endpoints keep the
+        // default addressing.
+        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some())
+            .build();
+        Ok(Aws {
+            region,
+            endpoint,
+            sts: aws_sdk_sts::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            glue: aws_sdk_glue::Client::new(&sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+        })
+    }
+}
+
+/// Turns an SDK error into a Failure naming the call and the resource.
+fn aws_failure<E>(
+    operation: &str,
+    resource: &str,
+    err: &SdkError<E>,
+) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let e = ctx.err();
+            let code = e.code().unwrap_or("Unknown");
+            let msg = e.message().unwrap_or("");
+            let mut f = Failure::runtime(
+                format!("aws.{code}"),
+                format!("AWS {operation} on {resource} failed: {code}: {msg}"),
+            );
+            if code.contains("AccessDenied") || code == "UnauthorizedOperation" {
+                f = f.with_fix(format!(
+                    "the AWS identity in use is not allowed to call {}; grant that action on {resource} (the README lists the permissions sfglue needs)",
+                    iam_action(operation)
+                ));
+            } else if code.contains("Throttl") {
+                f = f.with_fix("AWS is throttling requests: wait a minute and run the command again");
+            }
+            f
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Failure::runtime(
+            "aws.unreachable",
+            format!("AWS {operation} on {resource} failed: the endpoint did not answer ({err})"),
+        )
+        .with_fix("check the network, the region, and any endpoint override (AWS_ENDPOINT_URL or aws.endpoint_url)"),
+        SdkError::ConstructionFailure(_) => {
+            let detail = std::error::Error::source(err)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| err.to_string());
+            Failure::runtime(
+                "aws.credentials",
+                format!("AWS {operation} could not be sent: {detail}"),
+            )
+            .with_fix("configure AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or SSO)")
+        }
+        other => {
+            let detail = std::error::Error::source(other)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| other.to_string());
+            Failure::runtime(
+                "aws.error",
+                format!("AWS {operation} on {resource} failed: {detail}"),
+            )
+        }
+    }
+}
+
+/// `secretsmanager:GetSecretValue` for the operation `SecretsManager.GetSecretValue`.
+fn iam_action(operation: &str) -> String {
+    let (service, op) = operation.split_once('.').unwrap_or(("", operation));
+    let prefix = match service {
+        "SecretsManager" => "secretsmanager",
+        "S3" => "s3",
+        "IAM" => "iam",
+        "Glue" => "glue",
+        "STS" => "sts",
+        "Logs" => "logs",
+        _ => service,
+    };
+    format!("{prefix}:{op}")
+}
+
+fn code_of<E: ProvideErrorMetadata>(
+    err: &SdkError<E>,
+) -> Option<&str> {
+    err.as_service_error().and_then(|e| e.code())
+}
+
+fn decode_policy(text: &str) -> Value {
+    let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+    serde_json::from_str(&decoded).unwrap_or(Value::String(decoded.into_owned()))
+}
+
+impl Identity for Aws {
+    async fn caller(&self) -> Result<CallerIdentity> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| aws_failure("STS.GetCallerIdentity", "the caller", &e))?;
+        Ok(CallerIdentity {
+            account: out.account().unwrap_or_default().to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+        })
+    }
+}
+
+impl SecretStore for Aws {
+    async fn describe_secret(&self, name: &str) -> Result<Option<SecretMeta>> {
+        match self.secrets.describe_secret().secret_id(name).send().await {
+            Ok(out) => Ok(Some(SecretMeta {
+                arn: out.arn().unwrap_or_default().to_string(),
+                deleted_date: out.deleted_date().map(|d| d.to_string()),
+            })),
+            Err(e) if code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(aws_failure("SecretsManager.DescribeSecret", name, &e)),
+        }
+    }
+
+    async fn current_version(&self, name: &str) -> Result<SecretVersion> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(name)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .map_err(|e| aws_failure("SecretsManager.GetSecretValue", name, &e))?;
+        let text = out.secret_string().ok_or_else(|| {
+            Failure::runtime(
+                "secret.binary",
+                format!("the secret {name} holds binary data, not an sfglue document"),
+            )
+            .with_fix("choose another `secret.name` in the config")
+        })?;
+        Ok(SecretVersion {
+            arn: out.arn().unwrap_or_default().to_string(),
+            version_id: out.version_id().unwrap_or_default().to_string(),
+            text: Sensitive::new(text),
+        })
+    }
+
+    async fn create_secret(
+        &self,
+        name: &str,
+        text: &Sensitive,
+        kms_key_id: Option<&str>,
+        request_token: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(String, String)> {
+        let mut req = self
+            .secrets
+            .create_secret()
+            .name(name)
+            .description("Salesforce JWT bearer key and settings for a Glue job (managed by sfglue)")
+            .secret_string(text.expose())
+            .client_request_token(request_token);
+        if let Some(k) = kms_key_id {
+            req = req.kms_key_id(k);
+        }
+        for (k, v) in tags {
+            req = req.tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build(),
+            );
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| aws_failure("SecretsManager.CreateSecret", name, &e))?;
+        Ok((
+            out.arn().unwrap_or_default().to_string(),
+            out.version_id().unwrap_or_default().to_string(),
+        ))
+    }
+
+    async fn put_secret_version(
+        &self,
+        arn: &str,
+        text: &Sensitive,
+        request_token: &str,
+    ) -> Result<String> {
+        let out = self
+            .secrets
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(text.expose())
+            .client_request_token(request_token)
+            .send()
+            .await
+            .map_err(|e| aws_failure("SecretsManager.PutSecretValue", arn, &e))?;
+        Ok(out.version_id().unwrap_or_default().to_string())
+    }
+}
+
+impl ObjectStore for Aws {
+    async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
+        match self.s3.head_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if status == Some(404) || code_of(&e) == Some("NotFound") {
+                    Ok(false)
+                } else if status == Some(403) {
+                    Err(Failure::runtime(
+                        "aws.bucket_forbidden",
+                        format!("the S3 bucket {bucket} exists but this AWS identity may not use it (it may belong to another account)"),
+                    )
+                    .with_fix("choose a bucket name your account owns, or grant s3:ListBucket on it"))
+                } else {
+                    Err(aws_failure("S3.HeadBucket", bucket, &e))
+                }
+            }
+        }
+    }
+
+    async fn create_private_bucket(
+        &self,
+        bucket: &str,
+        region: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        use aws_sdk_s3::types::*;
+        let mut req = self.s3.create_bucket().bucket(bucket);
+        if region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        match req.send().await {
+            Ok(_) => {}
+            Err(e) if code_of(&e) == Some("BucketAlreadyOwnedByYou") => {}
+            Err(e) if code_of(&e) == Some("BucketAlreadyExists") => {
+                return Err(Failure::runtime(
+                    "aws.bucket_taken",
+                    format!("the S3 bucket name {bucket} is taken by another account"),
+                )
+                .with_fix("bucket names are global: choose another name in the config"));
+            }
+            Err(e) => return Err(aws_failure("S3.CreateBucket", bucket, &e)),
+        }
+        self.s3
+            .put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_failure("S3.PutPublicAccessBlock", bucket, &e))?;
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(
+                ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(ServerSideEncryption::Aes256)
+                    .build()
+                    .map_err(|e| Failure::runtime("aws.build", e.to_string()))?,
+            )
+            .build();
+        self.s3
+            .put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(rule)
+                    .build()
+                    .map_err(|e| Failure::runtime("aws.build", e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| aws_failure("S3.PutBucketEncryption", bucket, &e))?;
+        let mut tagging = Tagging::builder();
+        for (k, v) in tags {
+            tagging = tagging.tag_set(
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| Failure::runtime("aws.build", e.to_string()))?,
+            );
+        }
+        self.s3
+            .put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(
+                tagging
+                    .build()
+                    .map_err(|e| Failure::runtime("aws.build", e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| aws_failure("S3.PutBucketTagging", bucket, &e))?;
+        Ok(())
+    }
+
+    async fn object_state(&self, at: &S3Location) -> Result<ObjectState> {
+        match self
+            .s3
+            .head_object()
+            .bucket(&at.bucket)
+            .key(&at.key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(ObjectState::Present {
+                sha256: out
+                    .metadata()
+                    .and_then(|m| m.get(OBJECT_SHA256_METADATA))
+                    .cloned(),
+            }),
+            Err(e)
+                if e.raw_response().map(|r| r.status().as_u16()) == Some(404)
+                    || code_of(&e) == Some("NotFound") =>
+            {
+                Ok(ObjectState::Missing)
+            }
+            Err(e) => Err(aws_failure("S3.HeadObject", &at.uri(), &e)),
+        }
+    }
+
+    async fn put_object(&self, at: &S3Location, body: &[u8], sha256: &str) -> Result<()> {
+        self.s3
+            .put_object()
+            .bucket(&at.bucket)
+            .key(&at.key)
+            .body(ByteStream::from(body.to_vec()))
+            .content_type("text/x-python")
+            .metadata(OBJECT_SHA256_METADATA, sha256)
+            .send()
+            .await
+            .map_err(|e| aws_failure("S3.PutObject", &at.uri(), &e))?;
+        Ok(())
+    }
+}
+
+/// User metadata on the script object: the SHA-256 of its content, to skip identical uploads.
+const OBJECT_SHA256_METADATA: &str = "sfglue-sha256";
+
+impl RoleStore for Aws {
+    async fn get_role(&self, name: &str) -> Result<Option<RoleInfo>> {
+        match self.iam.get_role().role_name(name).send().await {
+            Ok(out) => {
+                let role = out.role();
+                Ok(role.map(|r| RoleInfo {
+                    arn: r.arn().to_string(),
+                    trust_policy: decode_policy(r.assume_role_policy_document().unwrap_or("")),
+                }))
+            }
+            Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(None),
+            Err(e) => Err(aws_failure("IAM.GetRole", name, &e)),
+        }
+    }
+
+    async fn create_role(
+        &self,
+        name: &str,
+        trust_policy: &Value,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let mut req = self
+            .iam
+            .create_role()
+            .role_name(name)
+            .description("Role of a Glue job that signs in to Salesforce (managed by sfglue)")
+            .assume_role_policy_document(trust_policy.to_string());
+        for (k, v) in tags {
+            req = req.tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| Failure::runtime("aws.build", e.to_string()))?,
+            );
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| aws_failure("IAM.CreateRole", name, &e))?;
+        Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
+    }
+
+    async fn update_trust_policy(&self, name: &str, trust_policy: &Value) -> Result<()> {
+        self.iam
+            .update_assume_role_policy()
+            .role_name(name)
+            .policy_document(trust_policy.to_string())
+            .send()
+            .await
+            .map_err(|e| aws_failure("IAM.UpdateAssumeRolePolicy", name, &e))?;
+        Ok(())
+    }
+
+    async fn get_inline_policy(&self, role: &str, policy: &str) -> Result<Option<Value>> {
+        match self
+            .iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(decode_policy(out.policy_document()))),
+            Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(None),
+            Err(e) => Err(aws_failure("IAM.GetRolePolicy", role, &e)),
+        }
+    }
+
+    async fn put_inline_policy(&self, role: &str, policy: &str, document: &Value) -> Result<()> {
+        self.iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .map_err(|e| aws_failure("IAM.PutRolePolicy", role, &e))?;
+        Ok(())
+    }
+}
+
+fn job_command(spec: &JobSpec) -> JobCommand {
+    JobCommand::builder()
+        .name(&spec.command_name)
+        .script_location(&spec.script_location)
+        .python_version(&spec.python_version)
+        .build()
+}
+
+impl JobService for Aws {
+    async fn get_job(&self, name: &str) -> Result<Option<JobSpec>> {
+        match self.glue.get_job().job_name(name).send().await {
+            Ok(out) => Ok(out.job().map(|j| {
+                let cmd = j.command();
+                JobSpec {
+                    name: j.name().unwrap_or(name).to_string(),
+                    role_arn: j.role().unwrap_or_default().to_string(),
+                    command_name: cmd.and_then(|c| c.name()).unwrap_or_default().to_string(),
+                    script_location: cmd
+                        .and_then(|c| c.script_location())
+                        .unwrap_or_default()
+                        .to_string(),
+                    python_version: cmd
+                        .and_then(|c| c.python_version())
+                        .unwrap_or_default()
+                        .to_string(),
+                    max_capacity: j.max_capacity().unwrap_or_default(),
+                    timeout_minutes: j.timeout().unwrap_or_default(),
+                    max_retries: j.max_retries(),
+                    max_concurrent_runs: j
+                        .execution_property()
+                        .map(|e| e.max_concurrent_runs())
+                        .unwrap_or(1),
+                    description: j.description().unwrap_or_default().to_string(),
+                    default_arguments: j
+                        .default_arguments()
+                        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default(),
+                }
+            })),
+            Err(e) if code_of(&e) == Some("EntityNotFoundException") => Ok(None),
+            Err(e) => Err(aws_failure("Glue.GetJob", name, &e)),
+        }
+    }
+
+    async fn create_job(&self, spec: &JobSpec, tags: &BTreeMap<String, String>) -> Result<()> {
+        retry_while_role_propagates(|| async {
+            self.glue
+                .create_job()
+                .name(&spec.name)
+                .role(&spec.role_arn)
+                .command(job_command(spec))
+                .max_capacity(spec.max_capacity)
+                .timeout(spec.timeout_minutes)
+                .max_retries(spec.max_retries)
+                .execution_property(
+                    ExecutionProperty::builder()
+                        .max_concurrent_runs(spec.max_concurrent_runs)
+                        .build(),
+                )
+                .description(&spec.description)
+                .set_default_arguments(Some(spec.default_arguments.clone().into_iter().collect()))
+                .set_tags(Some(tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (code_of(&e).map(str::to_string), e.as_service_error().and_then(|s| s.message()).map(str::to_string), aws_failure("Glue.CreateJob", &spec.name, &e)))
+        })
+        .await
+    }
+
+    async fn update_job(&self, spec: &JobSpec) -> Result<()> {
+        retry_while_role_propagates(|| async {
+            let update = JobUpdate::builder()
+                .role(&spec.role_arn)
+                .command(job_command(spec))
+                .max_capacity(spec.max_capacity)
+                .timeout(spec.timeout_minutes)
+                .max_retries(spec.max_retries)
+                .execution_property(
+                    ExecutionProperty::builder()
+                        .max_concurrent_runs(spec.max_concurrent_runs)
+                        .build(),
+                )
+                .description(&spec.description)
+                .set_default_arguments(Some(spec.default_arguments.clone().into_iter().collect()))
+                .build();
+            self.glue
+                .update_job()
+                .job_name(&spec.name)
+                .job_update(update)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (code_of(&e).map(str::to_string), e.as_service_error().and_then(|s| s.message()).map(str::to_string), aws_failure("Glue.UpdateJob", &spec.name, &e)))
+        })
+        .await
+    }
+
+    async fn start_job_run(&self, name: &str) -> Result<String> {
+        let out = self
+            .glue
+            .start_job_run()
+            .job_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_failure("Glue.StartJobRun", name, &e))?;
+        Ok(out.job_run_id().unwrap_or_default().to_string())
+    }
+
+    async fn get_job_run(&self, name: &str, run_id: &str) -> Result<JobRunStatus> {
+        let out = self
+            .glue
+            .get_job_run()
+            .job_name(name)
+            .run_id(run_id)
+            .send()
+            .await
+            .map_err(|e| aws_failure("Glue.GetJobRun", name, &e))?;
+        let run = out.job_run().ok_or_else(|| {
+            Failure::runtime("aws.glue", format!("Glue returned no job run {run_id}"))
+        })?;
+        Ok(JobRunStatus {
+            run_id: run_id.to_string(),
+            state: run
+                .job_run_state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "UNKNOWN".into()),
+            error_message: run.error_message().map(str::to_string),
+            execution_seconds: run.execution_time(),
+        })
+    }
+}
+
+/// Glue may refuse a brand-new role for some seconds ("unable to assume provided role"): retry
+/// that case, and only that one, with capped exponential backoff (about two minutes in all).
+async fn retry_while_role_propagates<F, Fut>(mut call: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), (Option<String>, Option<String>, Failure)>>,
+{
+    let mut delay = Duration::from_secs(1);
+    let mut waited = Duration::ZERO;
+    loop {
+        match call().await {
+            Ok(()) => return Ok(()),
+            Err((code, message, failure)) => {
+                let message = message.unwrap_or_default().to_ascii_lowercase();
+                let propagating = code.as_deref() == Some("InvalidInputException")
+                    && (message.contains("assume") || message.contains("trustpolicy"));
+                if !propagating || waited >= Duration::from_secs(120) {
+                    return Err(failure);
+                }
+                eprintln!("  the new IAM role is not usable by Glue yet; retrying in {}s", delay.as_secs());
+                tokio::time::sleep(delay).await;
+                waited += delay;
+                delay = (delay * 2).min(Duration::from_secs(16));
+            }
+        }
+    }
+}
+
+impl RunLogs for Aws {
+    async fn run_output(&self, log_group: &str, run_id: &str) -> Result<Vec<String>> {
+        let mut lines = Vec::new();
+        let mut token: Option<String> = None;
+        // Bounded: a summary is a few lines; stop after a few pages whatever happens.
+        for _ in 0..20 {
+            let out = match self
+                .logs
+                .get_log_events()
+                .log_group_name(log_group)
+                .log_stream_name(run_id)
+                .start_from_head(true)
+                .set_next_token(token.clone())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) if code_of(&e) == Some("ResourceNotFoundException") => return Ok(lines),
+                Err(e) => return Err(aws_failure("Logs.GetLogEvents", log_group, &e)),
+            };
+            let events = out.events();
+            for ev in events {
+                if let Some(m) = ev.message() {
+                    lines.push(m.trim_end().to_string());
+                }
+            }
+            let next = out.next_forward_token().map(str::to_string);
+            if events.is_empty() || next == token {
+                break;
+            }
+            token = next;
+        }
+        Ok(lines)
+    }
+}
+

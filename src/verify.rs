@@ -1,0 +1,232 @@
+//! `sfglue verify`: prove the sign-in with the key stored in Secrets Manager, and optionally run
+//! the Glue job and wait for it.
+//!
+//! Before any network call to Salesforce it checks that the key parses, belongs to the
+//! certificate, and that the certificate is valid. Then it signs an assertion, exchanges it, and
+//! makes one authenticated REST call. The access token never leaves this module.
+
+use crate::aws::{JobRunStatus, JobService, RunLogs, SecretStore};
+use crate::config::Config;
+use crate::crypto;
+use crate::error::{ExitClass, Failure, Result};
+use crate::report::Reporter;
+use crate::salesforce::{Salesforce, SignInProof};
+use crate::secret_doc::{JobSettings, SecretDocument};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+/// Lifetime of the assertion: Salesforce documents "within 3 minutes".
+const ASSERTION_LIFETIME: time::Duration = time::Duration::minutes(3);
+
+/// The log group a Python shell job writes its output to.
+const PYTHON_SHELL_OUTPUT_LOG: &str = "/aws-glue/python-jobs/output";
+
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub secret_version: String,
+    pub certificate: crypto::CertificateInfo,
+    pub sign_in: SignInProof,
+    pub job_run: Option<JobRunReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobRunReport {
+    #[serde(flatten)]
+    pub status: JobRunStatus,
+    /// The script's per-query summary lines, from the run's output log.
+    pub summary: Vec<String>,
+}
+
+pub trait VerifyAws: SecretStore + JobService + RunLogs {}
+impl<T: SecretStore + JobService + RunLogs> VerifyAws for T {}
+
+pub async fn run(
+    config: &Config,
+    aws: &impl VerifyAws,
+    sf: &impl Salesforce,
+    rep: &Reporter,
+    run_job: bool,
+) -> Result<VerifyReport> {
+    rep.progress("Reading the key from Secrets Manager");
+    let version = aws.current_version(&config.secret.name).await.map_err(|f| {
+        if f.code == "aws.ResourceNotFoundException" {
+            Failure::runtime(
+                "secret.missing",
+                format!("the secret {} does not exist", config.secret.name),
+            )
+            .with_fix("run `sfglue apply` first: it creates the key and the secret")
+        } else {
+            f
+        }
+    })?;
+    let doc = SecretDocument::parse(&config.secret.name, &version.text)?;
+    let settings = &doc.settings;
+    let from_config = JobSettings::from_config(&config.salesforce);
+    let differing = settings.differing_fields(&from_config);
+    if !differing.is_empty() {
+        rep.warn(format!(
+            "the secret's settings differ from the config ({}); the job uses the secret's: run `sfglue apply` to store the config's",
+            differing.join(", ")
+        ));
+    }
+    if settings.consumer_key.is_empty() {
+        return Err(Failure::new(
+            ExitClass::WaitingForSalesforce,
+            "salesforce.setup_pending",
+            "the secret has no consumer key yet, so there is nothing to sign in with",
+        )
+        .with_fix("finish the Salesforce setup, put the app's Consumer Key in salesforce.consumer_key, and run `sfglue apply`"));
+    }
+
+    let now = OffsetDateTime::now_utc();
+    let certificate = crypto::preflight(&doc.private_key_pem, &doc.certificate_pem, now)?;
+    let days = certificate.days_left(now);
+    rep.result(
+        "key",
+        format!(
+            "ok         matches certificate SHA-256 {} ({} days left)",
+            certificate.sha256, days
+        ),
+    );
+    if days < 30 {
+        rep.warn(format!(
+            "the certificate expires in {days} days ({}): plan a rotation",
+            certificate.not_after
+        ));
+    }
+
+    let assertion = crypto::sign_assertion(
+        &doc.private_key_pem,
+        &settings.consumer_key,
+        &settings.username,
+        &settings.audience,
+        now,
+        ASSERTION_LIFETIME,
+    )?;
+    let token_url = format!("{}/services/oauth2/token", settings.login_url);
+    rep.progress(format!("Exchanging a JWT assertion at {token_url}"));
+    let started = Instant::now();
+    let token = sf.exchange(&token_url, &assertion).await.map_err(|f| {
+        if f.code == "salesforce.invalid_grant" && f.message.contains("invalid assertion") {
+            Failure {
+                message: format!("{} [this key's certificate: SHA-256 {}]", f.message, certificate.sha256),
+                ..f
+            }
+        } else {
+            f
+        }
+    })?;
+    let token_ms = started.elapsed().as_millis();
+    let (org_id, user_id) = token.org_and_user();
+    let api_url = format!(
+        "{}/services/data/v{}/",
+        token.instance_url.trim_end_matches('/'),
+        settings.api_version
+    );
+    let started = Instant::now();
+    sf.get_authenticated(&api_url, &token.access_token).await?;
+    let api_ms = started.elapsed().as_millis();
+    let sign_in = SignInProof {
+        org_id,
+        user_id,
+        instance_url: token.instance_url.clone(),
+        scopes: token.scope.split_whitespace().map(str::to_string).collect(),
+        token_ms,
+        api_ms,
+    };
+    rep.result(
+        "token exchange",
+        format!(
+            "ok         org {}  user {}  ({} ms)",
+            sign_in.org_id, sign_in.user_id, sign_in.token_ms
+        ),
+    );
+    rep.result(
+        "api",
+        format!(
+            "ok         {}  scopes [{}]  ({} ms)",
+            sign_in.instance_url,
+            sign_in.scopes.join(" "),
+            sign_in.api_ms
+        ),
+    );
+
+    let job_run = if run_job {
+        Some(run_and_wait(config, aws, rep).await?)
+    } else {
+        None
+    };
+
+    Ok(VerifyReport {
+        secret_version: version.version_id,
+        certificate,
+        sign_in,
+        job_run,
+    })
+}
+
+async fn run_and_wait(config: &Config, aws: &impl VerifyAws, rep: &Reporter) -> Result<JobRunReport> {
+    let job = &config.glue.job_name;
+    let run_id = aws.start_job_run(job).await?;
+    rep.progress(format!("Started job run {run_id} of {job}; waiting for it to finish"));
+    let deadline = Instant::now() + Duration::from_secs(u64::from(config.glue.timeout_minutes) * 60 + 300);
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(500);
+    let live = rep.stderr_is_terminal() && rep.verbosity >= 0;
+    let mut last_state = String::new();
+    let status = loop {
+        let status = aws.get_job_run(job, &run_id).await?;
+        if status.state != last_state {
+            if live {
+                eprint!("\r\x1b[2K");
+            }
+            rep.progress(format!("  {} after {}s", status.state, started.elapsed().as_secs()));
+            last_state = status.state.clone();
+        } else if live {
+            eprint!("\r  {} for {}s", status.state, started.elapsed().as_secs());
+        }
+        if status.is_terminal() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            return Err(Failure::runtime(
+                "glue.wait_timeout",
+                format!("job run {run_id} is still {} after the job's timeout; stopped waiting", status.state),
+            )
+            .with_fix("look at the run in the Glue console or with `aws glue get-job-run`"));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 3 / 2).min(Duration::from_secs(15));
+    };
+    if live {
+        eprint!("\r\x1b[2K");
+    }
+    let log = aws.run_output(PYTHON_SHELL_OUTPUT_LOG, &run_id).await.unwrap_or_else(|f| {
+        rep.warn(format!("cannot read the run's log: {}", f.message));
+        Vec::new()
+    });
+    let summary: Vec<String> = log
+        .into_iter()
+        .filter(|l| l.starts_with("sfglue query="))
+        .collect();
+    rep.result(
+        "job run",
+        format!("{:<10} {run_id} ({}s)", status.state, status.execution_seconds),
+    );
+    for line in &summary {
+        rep.result("records", line.trim_start_matches("sfglue ").to_string());
+    }
+    if status.state != "SUCCEEDED" {
+        return Err(Failure::runtime(
+            "glue.run_failed",
+            format!(
+                "job run {run_id} ended {}: {}",
+                status.state,
+                status.error_message.as_deref().unwrap_or("(no error message)")
+            ),
+        )
+        .with_fix(format!("read the run's logs in CloudWatch ({PYTHON_SHELL_OUTPUT_LOG} and /aws-glue/python-jobs/error, stream {run_id})")));
+    }
+    Ok(JobRunReport { status, summary })
+}
