@@ -29,8 +29,9 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import datetime
+from typing import Any
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs
 
 # moto reads these when it is imported or first used: set them before importing it.
@@ -910,7 +911,8 @@ class LauncherApp:
             return []
         if kind == "throttle":
             if service == "s3":
-                status, headers, body = error_response(service, 503, "SlowDown", "Please reduce your request rate.")
+                status, headers, body = error_response(
+                    service, 503, "SlowDown", "Please reduce your request rate.")
             elif service in JSON_SERVICES:
                 status, headers, body = error_response(service, 400, "ThrottlingException", "Rate exceeded")
             else:
@@ -1010,8 +1012,8 @@ def replay(app: LauncherApp, entries: list[dict[str, Any]], host: str, port: int
                 apply_run_result(entry)
         # Runs that were in flight when the previous launcher stopped never finished.
         with STATE.lock:
-            for account, regions in glue_models.glue_backends.items():
-                for region, backend in regions.items():
+            for _account, regions in glue_models.glue_backends.items():
+                for _region, backend in regions.items():
                     for job in backend.jobs.values():
                         for run in job.job_runs:
                             if getattr(run, "real_state", None) in ("STARTING", "RUNNING"):
