@@ -1,0 +1,330 @@
+"""glue_scripts/sfglue_extract.py: unit tests of its helpers (no servers)."""
+
+import importlib.util
+import json
+import sys
+import time
+import types
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from conftest import GLUE_SCRIPT
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("sfglue_extract", GLUE_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sx = load_script()
+
+
+@pytest.fixture(scope="module")
+def key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def pkcs8(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def secret_doc(pem, **extra):
+    doc = {"schema": "sfglue/v1", "private_key_pem": pem, "consumer_key": "3MVGtest",
+           "username": "integration@example.com", "login_url": "https://login.salesforce.com/",
+           "audience": "https://login.salesforce.com", "api_version": "62.0"}
+    doc.update(extra)
+    return doc
+
+
+# -- the private key -----------------------------------------------------------
+
+
+def test_pem_repairs(key):
+    pem = pkcs8(key)
+    pkcs1 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                              serialization.NoEncryption()).decode()
+    variants = {
+        "as is": pem,
+        "literal backslash-n (escaped twice)": pem.replace("\n", "\\n"),
+        "CRLF": pem.replace("\n", "\r\n"),
+        "line breaks collapsed to spaces": pem.replace("\n", " "),
+        "no line breaks at all": pem.replace("\n", ""),
+        "indented and padded": "\n   " + pem.replace("\n", "\n    ") + "\n\n",
+        "PKCS#1": pkcs1,
+    }
+    want = key.public_key().public_numbers()
+    for name, text in variants.items():
+        loaded = sx.load_private_key(text)
+        assert loaded.public_key().public_numbers() == want, name
+
+
+def test_pem_errors_name_the_problem_without_the_key(key):
+    pem = pkcs8(key)
+    body_line = pem.splitlines()[1]
+    encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.BestAvailableEncryption(b"pw")).decode()
+    cases = {
+        "": "empty",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC": "no BEGIN/END",
+        encrypted: "encrypted",
+        pem.replace("PRIVATE KEY", "CERTIFICATE"): "not a private key",
+        pem.replace(body_line, body_line[:-8] + "AAAAAAAA"): "cannot load",
+    }
+    for text, needle in cases.items():
+        with pytest.raises(sx.JobError) as err:
+            sx.load_private_key(text)
+        assert needle in str(err.value)
+        assert body_line[:20] not in str(err.value)
+
+
+# -- the secret and the arguments ----------------------------------------------
+
+
+def test_parse_secret_defaults_and_checks(key):
+    secret = sx.parse_secret(json.dumps(secret_doc(pkcs8(key), api_version="v61.0")))
+    assert secret["login_url"] == "https://login.salesforce.com"
+    assert secret["api_version"] == "61.0"
+    doc = secret_doc(pkcs8(key))
+    del doc["audience"]
+    assert sx.parse_secret(json.dumps(doc))["audience"] == "https://login.salesforce.com/"
+    with pytest.raises(sx.JobError, match="schema"):
+        sx.parse_secret(json.dumps(secret_doc("x", schema="other/v9")))
+    with pytest.raises(sx.JobError, match="consumer_key"):
+        sx.parse_secret(json.dumps(secret_doc("x", consumer_key="")))
+    with pytest.raises(sx.JobError, match="not JSON"):
+        sx.parse_secret("-----BEGIN PRIVATE KEY-----")
+
+
+def test_certificate_warning():
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 12, 4, tzinfo=timezone.utc)
+    assert sx.certificate_warning({"certificate_not_after": "2027-12-04T14:00:00Z"}, now) is None
+    assert "expires" in sx.certificate_warning({"certificate_not_after": "2026-12-20T00:00:00Z"}, now)
+    assert "expired" in sx.certificate_warning({"certificate_not_after": "2026-01-01T00:00:00Z"}, now)
+    assert sx.certificate_warning({}, now) is None
+
+
+def test_parse_args_without_awsglue_ignores_unknown_arguments():
+    argv = ["script.py", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--job-bookmark-option",
+            "job-bookmark-disable", "--JOB_NAME", "n", "--secret_id", "arn:aws:secretsmanager:eu-west-1:1:secret:s",
+            "--output_uri", "s3://b/p/", "--queries", "[]", "--enable-metrics", "true"]
+    args = sx.parse_args(argv)
+    assert args["secret_id"].endswith(":secret:s") and args["JOB_RUN_ID"] == "jr_1"
+    assert args["JOB_NAME"] == "n" and args["max_part_bytes"] == sx.DEFAULT_MAX_PART_BYTES
+    with pytest.raises(sx.JobError, match="--output_uri"):
+        sx.parse_args(["script.py", "--secret_id", "s", "--queries", "[]"])
+    local = sx.parse_args(["s.py", "--secret_id", "s", "--output_uri", "s3://b/", "--queries", "[]",
+                           "--max_part_bytes", "100"])
+    assert local["JOB_RUN_ID"].startswith("local-") and local["max_part_bytes"] == 100
+
+
+def test_parse_args_uses_awsglue_when_it_imports(monkeypatch):
+    calls = []
+
+    def get_resolved_options(argv, options):
+        calls.append(list(options))
+        return {"secret_id": "s", "output_uri": "s3://b/", "queries": "[]", "JOB_NAME": "n",
+                "JOB_RUN_ID": "jr_glue"}
+
+    package = types.ModuleType("awsglue")
+    utils = types.ModuleType("awsglue.utils")
+    utils.getResolvedOptions = get_resolved_options
+    package.utils = utils
+    monkeypatch.setitem(sys.modules, "awsglue", package)
+    monkeypatch.setitem(sys.modules, "awsglue.utils", utils)
+    args = sx.parse_args(["script.py", "--JOB_NAME", "n", "--JOB_RUN_ID", "jr_glue"])
+    assert calls == [["secret_id", "output_uri", "queries", "JOB_NAME"]]
+    assert args["JOB_RUN_ID"] == "jr_glue"
+
+
+def test_parse_queries_and_output_uri():
+    assert sx.parse_queries('[{"name":"accounts","soql":" SELECT Id FROM Account "}]') == [
+        {"name": "accounts", "soql": "SELECT Id FROM Account"}]
+    for bad, needle in [("nope", "not valid JSON"), ("[]", "non-empty"), ('[{"name":"a/b","soql":"x"}]', "name"),
+                        ('[{"name":"a","soql":""}]', "no soql"),
+                        ('[{"name":"a","soql":"x"},{"name":"a","soql":"y"}]', "twice")]:
+        with pytest.raises(sx.JobError, match=needle):
+            sx.parse_queries(bad)
+    assert sx.parse_s3_uri("s3://bkt/out") == ("bkt", "out/")
+    assert sx.parse_s3_uri("s3://bkt/") == ("bkt", "")
+    with pytest.raises(sx.JobError):
+        sx.parse_s3_uri("https://bkt/out/")
+    assert sx.region_from_arn("arn:aws:secretsmanager:eu-west-1:123:secret:x-AbCdEf") == "eu-west-1"
+    assert sx.region_from_arn("plain-name") is None
+
+
+# -- the assertion ---------------------------------------------------------------
+
+
+def test_assertion_claims(key):
+    secret = sx.parse_secret(json.dumps(secret_doc(pkcs8(key))))
+    token = sx.build_assertion(secret, key, now=1_800_000_000)
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+    claims = jwt.decode(token, key.public_key(), algorithms=["RS256"], audience="https://login.salesforce.com",
+                        options={"verify_exp": False})
+    assert claims == {"iss": "3MVGtest", "sub": "integration@example.com",
+                      "aud": "https://login.salesforce.com", "exp": 1_800_000_180}
+    assert isinstance(claims["exp"], int)
+    fresh = jwt.decode(sx.build_assertion(secret, key), key.public_key(), algorithms=["RS256"],
+                       audience="https://login.salesforce.com")
+    assert 170 <= fresh["exp"] - time.time() <= 181
+
+
+# -- Salesforce calls against a scripted HTTP session ---------------------------
+
+
+class FakeResponse:
+    def __init__(self, status, body):
+        self.status_code = status
+        self._body = body
+
+    def json(self):
+        if isinstance(self._body, str):
+            raise ValueError("not JSON")
+        return self._body
+
+
+class FakeHttp:
+    """Answers token and query calls from a script of responses."""
+
+    def __init__(self, token_answers, get_answers):
+        self.headers = {}
+        self.token_answers = list(token_answers)
+        self.get_answers = list(get_answers)
+        self.posts = []
+        self.gets = []
+
+    def post(self, url, data=None, headers=None, timeout=None):
+        assert timeout is not None
+        self.posts.append((url, dict(data)))
+        return self.token_answers.pop(0)
+
+    def get(self, url, params=None, headers=None, timeout=None):
+        assert timeout is not None
+        self.gets.append((url, params, headers["Authorization"]))
+        return self.get_answers.pop(0)
+
+
+def token_ok(n=1):
+    return FakeResponse(200, {"access_token": f"00Dxx0000001gPL!AQ{n}", "instance_url": "https://org.example/",
+                              "token_type": "Bearer", "id": "https://login/id/00D/005", "scope": "api"})
+
+
+def page(records, next_url=None):
+    body = {"totalSize": 99, "done": next_url is None, "records": records}
+    if next_url:
+        body["nextRecordsUrl"] = next_url
+    return FakeResponse(200, body)
+
+
+def rec(n):
+    return {"attributes": {"type": "Account", "url": f"/x/{n}"}, "Id": f"001{n}", "Name": f"A{n}",
+            "Owner": {"attributes": {"type": "User"}, "Name": "O"}}
+
+
+def sf_session(key, http):
+    secret = sx.parse_secret(json.dumps(secret_doc(pkcs8(key))))
+    return sx.Salesforce(secret, key, http=http, sleep=lambda s: None)
+
+
+def test_query_follows_next_records_url_and_signs_in_once(key):
+    http = FakeHttp([token_ok()], [
+        page([rec(1), rec(2)], "/services/data/v62.0/query/01g-2"),
+        page([rec(3)], "/services/data/v62.0/query/01g-3"),
+        page([rec(4)]),
+    ])
+    sf = sf_session(key, http)
+    pages = list(sf.query_pages("SELECT Id, Name FROM Account"))
+    assert [len(p["records"]) for p in pages] == [2, 1, 1]
+    assert sf.logins == 1 and len(http.posts) == 1
+    url, form = http.posts[0]
+    assert url == "https://login.salesforce.com/services/oauth2/token"
+    assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert [g[0] for g in http.gets] == [
+        "https://org.example/services/data/v62.0/query",
+        "https://org.example/services/data/v62.0/query/01g-2",
+        "https://org.example/services/data/v62.0/query/01g-3",
+    ]
+    assert http.gets[0][1] == {"q": "SELECT Id, Name FROM Account"}
+    assert all(g[2] == "Bearer 00Dxx0000001gPL!AQ1" for g in http.gets)
+
+
+def test_expired_session_signs_in_again_once(key):
+    expired = FakeResponse(401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
+    http = FakeHttp([token_ok(1), token_ok(2)], [expired, page([rec(1)])])
+    sf = sf_session(key, http)
+    assert len(list(sf.query_pages("SELECT Id FROM Account"))) == 1
+    assert sf.logins == 2 and http.gets[-1][2].endswith("AQ2")
+
+    http = FakeHttp([token_ok(1), token_ok(2)], [expired, expired])
+    with pytest.raises(sx.JobError, match="INVALID_SESSION_ID: Session expired or invalid"):
+        list(sf_session(key, http).query_pages("SELECT Id FROM Account"))
+
+
+def test_token_error_carries_salesforce_words_only(key):
+    http = FakeHttp([FakeResponse(400, {"error": "invalid_grant", "error_description": "invalid assertion"})], [])
+    sf = sf_session(key, http)
+    with pytest.raises(sx.JobError) as err:
+        sf.login()
+    message = str(err.value)
+    assert "invalid_grant: invalid assertion" in message
+    assert "eyJ" not in message and "BEGIN" not in message
+    http = FakeHttp([FakeResponse(502, "<html>bad gateway</html>")], [])
+    with pytest.raises(sx.JobError, match="HTTP 502"):
+        sf_session(key, http).login()
+
+
+def test_query_errors_and_retries(key):
+    bad = FakeResponse(400, [{"message": "unexpected token: FORM", "errorCode": "MALFORMED_QUERY"}])
+    with pytest.raises(sx.JobError, match="MALFORMED_QUERY: unexpected token"):
+        list(sf_session(key, FakeHttp([token_ok()], [bad])).query_pages("SELECT Id FORM Account"))
+    flaky = FakeHttp([token_ok()], [FakeResponse(503, "busy"), page([rec(1)])])
+    assert len(list(sf_session(key, flaky).query_pages("SELECT Id FROM Account"))) == 1
+
+
+# -- output ------------------------------------------------------------------------
+
+
+class FakeS3:
+    def __init__(self):
+        self.objects = {}
+
+    def put_object(self, Bucket, Key, Body, ContentType):  # noqa: N803 - boto3's names
+        self.objects[(Bucket, Key)] = Body
+
+
+def test_records_are_written_as_json_lines_in_parts(key):
+    pages = [page([rec(i) for i in range(0, 5)], "/n/2"), page([rec(i) for i in range(5, 9)])]
+    http = FakeHttp([token_ok()], pages)
+    s3 = FakeS3()
+    result = sx.run_query(sf_session(key, http), s3, "bkt", "out/", "jr_9",
+                          {"name": "accounts", "soql": "SELECT Id FROM Account"}, max_part_bytes=200)
+    assert result["records"] == 9 and result["pages"] == 2 and result["parts"] == len(s3.objects) > 1
+    assert result["output"] == "s3://bkt/out/accounts/run=jr_9/"
+    keys = sorted(k for _b, k in s3.objects)
+    assert keys[0] == "out/accounts/run=jr_9/part-00000.jsonl"
+    lines = [json.loads(line) for k in keys for line in s3.objects[("bkt", k)].decode().splitlines()]
+    assert [r["Id"] for r in lines] == [f"001{i}" for i in range(9)]
+    assert all("attributes" not in r and "attributes" not in r["Owner"] for r in lines)
+
+
+def test_empty_result_still_writes_one_part(key):
+    s3 = FakeS3()
+    result = sx.run_query(sf_session(key, FakeHttp([token_ok()], [page([])])), s3, "bkt", "", "jr_1",
+                          {"name": "none", "soql": "SELECT Id FROM Account WHERE Id = null"}, 1000)
+    assert (result["records"], result["parts"]) == (0, 1)
+    assert s3.objects == {("bkt", "none/run=jr_1/part-00000.jsonl"): b""}
+
+
+def test_script_is_python39_compatible_syntax():
+    import ast
+
+    source = GLUE_SCRIPT.read_text()
+    ast.parse(source, feature_version=(3, 9))
