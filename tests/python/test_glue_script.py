@@ -5,6 +5,7 @@ import json
 import sys
 import time
 import types
+from datetime import UTC
 
 import jwt
 import pytest
@@ -102,9 +103,9 @@ def test_parse_secret_defaults_and_checks(key):
 
 
 def test_certificate_warning():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime(2026, 12, 4, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 4, tzinfo=UTC)
     assert sx.certificate_warning({"certificate_not_after": "2027-12-04T14:00:00Z"}, now) is None
     assert "expires" in sx.certificate_warning({"certificate_not_after": "2026-12-20T00:00:00Z"}, now)
     assert "expired" in sx.certificate_warning({"certificate_not_after": "2026-01-01T00:00:00Z"}, now)
