@@ -35,7 +35,10 @@ pub struct ApplyReport {
 }
 
 /// Every AWS capability apply needs.
-pub trait ApplyAws: Identity + SecretStore + ObjectStore + RoleStore + JobService + RunLogs {}
+pub trait ApplyAws:
+    Identity + SecretStore + ObjectStore + RoleStore + JobService + RunLogs
+{
+}
 impl<T: Identity + SecretStore + ObjectStore + RoleStore + JobService + RunLogs> ApplyAws for T {}
 
 pub async fn run(
@@ -62,7 +65,12 @@ pub async fn run(
     let observed = observe(config, aws).await.map_err(no_report)?;
     let plan = plan::compute(config, &id, &observed);
     for c in &plan.changes {
-        rep.detail(format!("plan: {} {} {}", c.resource.label(), c.name, action_word(&c.action)));
+        rep.detail(format!(
+            "plan: {} {} {}",
+            c.resource.label(),
+            c.name,
+            action_word(&c.action)
+        ));
     }
     // Refuse before the first write, so a refusal leaves nothing half made.
     if !config.glue.create_buckets
@@ -223,71 +231,83 @@ async fn execute(
     let mut key_generated = false;
 
     // 1. Secret.
-    let (secret_arn, secret_version, document) = match (plan.action_for(ResourceKind::Secret), &observed.secret) {
-        (Some(Action::Create), _) => {
-            rep.progress(format!(
-                "Generating an RSA-{} key and a self-signed certificate",
-                config.certificate.key_size
-            ));
-            let key = crypto::generate(
-                &config.certificate.common_name,
-                config.certificate.key_size,
-                config.certificate.validity_days,
-            )?;
-            key_generated = true;
-            rep.result(
-                "certificate",
-                format!("generated  SHA-256 {}  expires {}", key.info.sha256, key.info.not_after),
-            );
-            let doc = SecretDocument::new(&key, settings);
-            let text = doc.to_secret_string();
-            let (arn, version) = aws
-                .create_secret(
-                    &config.secret.name,
-                    &text,
-                    config.secret.kms_key_id.as_deref(),
-                    &request_token(&config.secret.name, &text),
-                    &tags,
+    let (secret_arn, secret_version, document) =
+        match (plan.action_for(ResourceKind::Secret), &observed.secret) {
+            (Some(Action::Create), _) => {
+                rep.progress(format!(
+                    "Generating an RSA-{} key and a self-signed certificate",
+                    config.certificate.key_size
+                ));
+                let key = crypto::generate(
+                    &config.certificate.common_name,
+                    config.certificate.key_size,
+                    config.certificate.validity_days,
+                )?;
+                key_generated = true;
+                rep.result(
+                    "certificate",
+                    format!(
+                        "generated  SHA-256 {}  expires {}",
+                        key.info.sha256, key.info.not_after
+                    ),
+                );
+                let doc = SecretDocument::new(&key, settings);
+                let text = doc.to_secret_string();
+                let (arn, version) = aws
+                    .create_secret(
+                        &config.secret.name,
+                        &text,
+                        config.secret.kms_key_id.as_deref(),
+                        &request_token(&config.secret.name, &text),
+                        &tags,
+                    )
+                    .await?;
+                rep.result("secret", format!("created    {arn}"));
+                (arn, version, doc)
+            }
+            (Some(Action::Update { fields }), Some(current)) => {
+                let doc = current.document.with_settings(settings);
+                let text = doc.to_secret_string();
+                let version = aws
+                    .put_secret_version(
+                        &current.arn,
+                        &text,
+                        &request_token(&config.secret.name, &text),
+                    )
+                    .await?;
+                rep.result(
+                    "certificate",
+                    format!("kept       SHA-256 {}", doc.certificate_sha256),
+                );
+                rep.result(
+                    "secret",
+                    format!(
+                        "updated    {} (new version with the same key; changed: {})",
+                        current.arn,
+                        fields.join(", ")
+                    ),
+                );
+                (current.arn.clone(), version, doc)
+            }
+            (_, Some(current)) => {
+                rep.result(
+                    "certificate",
+                    format!("kept       SHA-256 {}", current.document.certificate_sha256),
+                );
+                rep.result("secret", format!("unchanged  {}", current.arn));
+                (
+                    current.arn.clone(),
+                    current.version_id.clone(),
+                    current.document.clone(),
                 )
-                .await?;
-            rep.result("secret", format!("created    {arn}"));
-            (arn, version, doc)
-        }
-        (Some(Action::Update { fields }), Some(current)) => {
-            let doc = current.document.with_settings(settings);
-            let text = doc.to_secret_string();
-            let version = aws
-                .put_secret_version(&current.arn, &text, &request_token(&config.secret.name, &text))
-                .await?;
-            rep.result(
-                "certificate",
-                format!("kept       SHA-256 {}", doc.certificate_sha256),
-            );
-            rep.result(
-                "secret",
-                format!("updated    {} (new version with the same key; changed: {})", current.arn, fields.join(", ")),
-            );
-            (current.arn.clone(), version, doc)
-        }
-        (_, Some(current)) => {
-            rep.result(
-                "certificate",
-                format!("kept       SHA-256 {}", current.document.certificate_sha256),
-            );
-            rep.result("secret", format!("unchanged  {}", current.arn));
-            (
-                current.arn.clone(),
-                current.version_id.clone(),
-                current.document.clone(),
-            )
-        }
-        (_, None) => {
-            return Err(Failure::runtime(
-                "plan.inconsistent",
-                "the plan has no secret step for a missing secret",
-            ));
-        }
-    };
+            }
+            (_, None) => {
+                return Err(Failure::runtime(
+                    "plan.inconsistent",
+                    "the plan has no secret step for a missing secret",
+                ));
+            }
+        };
     let certificate = crypto::certificate_info(&document.certificate_pem)?;
 
     // 2. The Salesforce setup steps and the public certificate.
@@ -295,21 +315,32 @@ async fn execute(
     rep.result(
         "setup steps",
         format!(
-            "{}  {}",
-            if written.changed { "written   " } else { "unchanged " },
+            "{:<10} {}",
+            if written.changed {
+                "written"
+            } else {
+                "unchanged"
+            },
             written.setup_steps.display()
         ),
     );
-    rep.detail(format!("certificate file {}", written.certificate.display()));
+    rep.detail(format!(
+        "certificate file {}",
+        written.certificate.display()
+    ));
 
     // 3. Buckets and the script.
-    for change in plan.changes.iter().filter(|c| c.resource == ResourceKind::Bucket) {
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.resource == ResourceKind::Bucket)
+    {
         let bucket = change.name.trim_start_matches("s3://");
         if change.action == Action::Create {
             aws.create_private_bucket(bucket, &id.region, &tags).await?;
             rep.result("bucket", format!("created    {}", change.name));
         } else {
-            rep.detail(format!("bucket {} exists", change.name));
+            rep.result("bucket", format!("unchanged  {}", change.name));
         }
     }
     let script_action = plan.action_for(ResourceKind::Script);
@@ -318,21 +349,37 @@ async fn execute(
         aws.put_object(&config.glue.script, body, &crypto::sha256_hex(body))
             .await?;
     }
-    rep.result("script", format!("{}{}", verb(script_action, "uploaded"), config.glue.script.uri()));
+    rep.result(
+        "script",
+        format!(
+            "{}{}",
+            verb(script_action, "uploaded"),
+            config.glue.script.uri()
+        ),
+    );
 
     // 4. Role and inline policy.
     let role_action = plan.action_for(ResourceKind::Role);
     let trust = policy::trust_policy();
     match role_action {
         Some(Action::Create) => {
-            aws.create_role(&config.glue.role_name, &trust, &tags).await?;
+            aws.create_role(&config.glue.role_name, &trust, &tags)
+                .await?;
         }
         Some(Action::Update { .. }) => {
-            aws.update_trust_policy(&config.glue.role_name, &trust).await?;
+            aws.update_trust_policy(&config.glue.role_name, &trust)
+                .await?;
         }
         _ => {}
     }
-    rep.result("role", format!("{}{}", verb(role_action, "created"), plan::role_arn(config, id)));
+    rep.result(
+        "role",
+        format!(
+            "{}{}",
+            verb(role_action, "created"),
+            plan::role_arn(config, id)
+        ),
+    );
     let policy_action = plan.action_for(ResourceKind::RolePolicy);
     if policy_action != Some(&Action::Unchanged) {
         let doc = plan::desired_policy(config, id, &secret_arn);
@@ -341,7 +388,11 @@ async fn execute(
     }
     rep.result(
         "role policy",
-        format!("{}{}", verb(policy_action, "created"), policy::INLINE_POLICY_NAME),
+        format!(
+            "{}{}",
+            verb(policy_action, "created"),
+            policy::INLINE_POLICY_NAME
+        ),
     );
 
     // 5. The job (UpdateJob replaces the whole definition, so send all of it).
@@ -352,7 +403,10 @@ async fn execute(
         Some(Action::Update { .. }) => aws.update_job(&spec).await?,
         _ => {}
     }
-    rep.result("job", format!("{}{}", verb(job_action, "created"), spec.name));
+    rep.result(
+        "job",
+        format!("{}{}", verb(job_action, "created"), spec.name),
+    );
 
     Ok(Executed {
         certificate,

@@ -20,7 +20,13 @@ Exit codes:
 )]
 pub struct Cli {
     /// The config file.
-    #[arg(long, global = true, value_name = "FILE", env = "SFGLUE_CONFIG", default_value = "sfglue.yaml")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "SFGLUE_CONFIG",
+        default_value = "sfglue.yaml"
+    )]
     pub config: PathBuf,
 
     /// Output format of results on stdout (progress always goes to stderr).
@@ -50,7 +56,9 @@ pub enum Command {
     },
 
     /// Create or update the key, secret, setup steps, role, script and Glue job; then verify.
-    #[command(after_help = "Idempotent: a second run with the same config changes nothing.\n\nExample:\n  sfglue --config sfglue.yaml apply")]
+    #[command(
+        after_help = "Idempotent: a second run with the same config changes nothing.\n\nExample:\n  sfglue --config sfglue.yaml apply"
+    )]
     Apply,
 
     /// Prove the sign-in with the key stored in Secrets Manager.

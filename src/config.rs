@@ -210,22 +210,17 @@ pub fn load(path: &Path) -> Result<Config> {
 pub fn parse(text: &str, path: &Path) -> Result<Config> {
     let shown = path.display().to_string();
     if text.trim().is_empty() {
-        return Err(Failure::config(
-            "config.empty",
-            format!("{shown}: the config file is empty"),
-        )
-        .with_fix("write a starting config with `sfglue init`"));
+        return Err(
+            Failure::config("config.empty", format!("{shown}: the config file is empty"))
+                .with_fix("write a starting config with `sfglue init`"),
+        );
     }
     let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| yaml_failure(&shown, &e))?;
     let base_dir = path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    Validator {
-        text,
-        file: &shown,
-    }
-    .validate(raw, path, &base_dir)
+    Validator { text, file: &shown }.validate(raw, path, &base_dir)
 }
 
 fn yaml_failure(file: &str, e: &serde_yaml::Error) -> Failure {
@@ -241,9 +236,15 @@ fn yaml_failure(file: &str, e: &serde_yaml::Error) -> Failure {
             "remove or rename the key; the README lists every config key",
         )
     } else if core.contains("missing field") {
-        ("config.missing_field", "add the key; `sfglue init` writes a complete example")
+        (
+            "config.missing_field",
+            "add the key; `sfglue init` writes a complete example",
+        )
     } else if core.contains("invalid type") || core.contains("invalid value") {
-        ("config.wrong_type", "give the key a value of the type shown; the README lists each key's type")
+        (
+            "config.wrong_type",
+            "give the key a value of the type shown; the README lists each key's type",
+        )
     } else {
         ("config.syntax", "fix the YAML at that position")
     };
@@ -312,7 +313,10 @@ impl Validator<'_> {
                     "use 2048 (the default), 3072 or 4096",
                 ));
             }
-            let validity_days = raw.certificate.validity_days.unwrap_or(DEFAULT_VALIDITY_DAYS);
+            let validity_days = raw
+                .certificate
+                .validity_days
+                .unwrap_or(DEFAULT_VALIDITY_DAYS);
             if !(1..=3650).contains(&validity_days) {
                 return Err(self.fail(
                     "certificate.validity_days",
@@ -432,7 +436,8 @@ impl Validator<'_> {
         let ok = !r.is_empty()
             && r.len() <= 32
             && r.split('-').count() >= 3
-            && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if ok {
             Ok(r.to_string())
         } else {
@@ -505,13 +510,11 @@ impl Validator<'_> {
             .api_version
             .map(|v| v.trim().trim_start_matches('v').to_string())
             .unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
-        let ok_version = api_version
-            .split_once('.')
-            .is_some_and(|(major, minor)| {
-                (2..=3).contains(&major.len())
-                    && major.chars().all(|c| c.is_ascii_digit())
-                    && minor == "0"
-            });
+        let ok_version = api_version.split_once('.').is_some_and(|(major, minor)| {
+            (2..=3).contains(&major.len())
+                && major.chars().all(|c| c.is_ascii_digit())
+                && minor == "0"
+        });
         if !ok_version {
             return Err(self.fail(
                 "salesforce.api_version",
@@ -556,14 +559,17 @@ impl Validator<'_> {
                 ));
             }
         }
-        if parsed.path().trim_end_matches('/') != "" || parsed.query().is_some() {
+        if !parsed.path().trim_end_matches('/').is_empty() || parsed.query().is_some() {
             return Err(self.fail(
                 key,
                 format!("{raw:?} has a path or query"),
                 "give only the scheme and host, e.g. https://login.salesforce.com",
             ));
         }
-        if parsed.host_str().is_some_and(|h| h.ends_with(".lightning.force.com")) {
+        if parsed
+            .host_str()
+            .is_some_and(|h| h.ends_with(".lightning.force.com"))
+        {
             return Err(self.fail(
                 key,
                 "a Lightning domain (*.lightning.force.com) cannot sign in",
@@ -690,8 +696,7 @@ fn is_valid_name(n: &str) -> bool {
 fn is_valid_query_name(n: &str) -> bool {
     (1..=64).contains(&n.len())
         && n.starts_with(|c: char| c.is_ascii_lowercase())
-        && n
-            .chars()
+        && n.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
@@ -799,7 +804,10 @@ queries:
         assert_eq!(c.secret.name, "acme-dev/salesforce-jwt");
         assert_eq!(c.glue.job_name, "acme-dev-extract");
         assert_eq!(c.glue.role_name, "acme-dev-glue");
-        assert_eq!(c.glue.script.key, "sfglue/scripts/acme-dev/sfglue_extract.py");
+        assert_eq!(
+            c.glue.script.key,
+            "sfglue/scripts/acme-dev/sfglue_extract.py"
+        );
         assert_eq!(c.glue.output.uri(), "s3://acme-data/salesforce/");
         assert_eq!(c.output_dir, PathBuf::from("/cfg/sfglue-out"));
     }
@@ -807,7 +815,10 @@ queries:
     #[test]
     fn the_starter_config_is_valid() {
         let c = ok(STARTER);
-        assert_eq!(c.salesforce.consumer_key, None, "the starter waits for the app's key");
+        assert_eq!(
+            c.salesforce.consumer_key, None,
+            "the starter waits for the app's key"
+        );
         assert!(!c.queries.is_empty());
     }
 
@@ -815,8 +826,14 @@ queries:
     fn audience_follows_the_login_host() {
         for (login, aud) in [
             ("https://test.salesforce.com", "https://test.salesforce.com"),
-            ("https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"),
-            ("https://acme.my.salesforce.com", "https://login.salesforce.com"),
+            (
+                "https://acme--uat.sandbox.my.salesforce.com",
+                "https://test.salesforce.com",
+            ),
+            (
+                "https://acme.my.salesforce.com",
+                "https://login.salesforce.com",
+            ),
             ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
             ("https://acme.my.site.com", "https://acme.my.site.com"),
         ] {
@@ -848,7 +865,12 @@ queries:
             "http://login.salesforce.com",
         );
         let e = err(&text);
-        assert!(e.message.starts_with("sfglue.yaml:4:3: `salesforce.login_url`"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("sfglue.yaml:4:3: `salesforce.login_url`"),
+            "{}",
+            e.message
+        );
         assert!(e.fix.unwrap().contains("https"));
     }
 
@@ -856,9 +878,17 @@ queries:
     fn rejects_bad_values_with_a_fix() {
         for (from, to, key) in [
             ("acme-glue-scripts", "Acme_Bucket", "glue.script_bucket"),
-            ("s3://acme-data/salesforce", "acme-data/salesforce", "glue.output"),
+            (
+                "s3://acme-data/salesforce",
+                "acme-data/salesforce",
+                "glue.output",
+            ),
             ("name: acme-dev", "name: 9lives", "name"),
-            ("integration@acme.example", "integration", "salesforce.username"),
+            (
+                "integration@acme.example",
+                "integration",
+                "salesforce.username",
+            ),
             ("SELECT Id, Name FROM Account", "DELETE Account", "queries"),
         ] {
             let e = err(&MINIMAL.replace(from, to));

@@ -256,14 +256,21 @@ mod tests {
     fn generated_certificate_is_self_consistent() {
         install_provider();
         let m = generate("unit test", 2048, 30).unwrap();
-        assert!(m.private_key_pem.expose().starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(
+            m.private_key_pem
+                .expose()
+                .starts_with("-----BEGIN PRIVATE KEY-----")
+        );
         assert_eq!(m.info.subject, "unit test");
         assert_eq!(m.info.key_bits, 2048);
         assert_eq!(m.info.sha256.len(), 32 * 3 - 1);
         let now = OffsetDateTime::now_utc();
         let d = m.info.days_left(now);
         assert!((29..=30).contains(&d), "{d}");
-        assert_eq!(preflight(&m.private_key_pem, &m.certificate_pem, now).unwrap(), m.info);
+        assert_eq!(
+            preflight(&m.private_key_pem, &m.certificate_pem, now).unwrap(),
+            m.info
+        );
     }
 
     #[test]
@@ -288,9 +295,15 @@ mod tests {
         install_provider();
         let m = generate("jwt", 2048, 30).unwrap();
         let now = OffsetDateTime::now_utc();
-        let jwt =
-            sign_assertion(&m.private_key_pem, "3MVGkey", "u@example.com", "https://login.salesforce.com", now, Duration::minutes(3))
-                .unwrap();
+        let jwt = sign_assertion(
+            &m.private_key_pem,
+            "3MVGkey",
+            "u@example.com",
+            "https://login.salesforce.com",
+            now,
+            Duration::minutes(3),
+        )
+        .unwrap();
         let dk = jsonwebtoken::DecodingKey::from_rsa_pem(m.certificate_pem.as_bytes()).unwrap();
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         v.set_audience(&["https://login.salesforce.com"]);

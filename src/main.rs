@@ -86,17 +86,29 @@ fn init(path: &std::path::Path, rep: &Reporter) -> Result<Value> {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 Failure::config(
                     "init.exists",
-                    format!("{} already exists; sfglue init does not overwrite files", path.display()),
+                    format!(
+                        "{} already exists; sfglue init does not overwrite files",
+                        path.display()
+                    ),
                 )
                 .with_fix("choose another file with --path, or edit the existing config")
             } else {
-                Failure::runtime("init.write", format!("cannot create {}: {e}", path.display()))
+                Failure::runtime(
+                    "init.write",
+                    format!("cannot create {}: {e}", path.display()),
+                )
             }
         })?;
-    file.write_all(config::STARTER.as_bytes())
-        .map_err(|e| Failure::runtime("init.write", format!("cannot write {}: {e}", path.display())))?;
+    file.write_all(config::STARTER.as_bytes()).map_err(|e| {
+        Failure::runtime(
+            "init.write",
+            format!("cannot write {}: {e}", path.display()),
+        )
+    })?;
     rep.result("config", format!("written    {}", path.display()));
-    rep.progress("Edit it (name, Salesforce login URL and user, buckets, queries), then run `sfglue apply`.");
+    rep.progress(
+        "Edit it (name, Salesforce login URL and user, buckets, queries), then run `sfglue apply`.",
+    );
     Ok(json!({"config": path.display().to_string()}))
 }
 
@@ -104,7 +116,12 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn finish(rep: &Reporter, command: &str, result: Option<Value>, failure: Option<Failure>) -> ExitCode {
+fn finish(
+    rep: &Reporter,
+    command: &str,
+    result: Option<Value>,
+    failure: Option<Failure>,
+) -> ExitCode {
     let code = failure.as_ref().map(|f| f.class.code()).unwrap_or(0);
     match rep.mode {
         OutputMode::Json => {

@@ -283,7 +283,8 @@ mod tests {
     }
 
     fn converged(c: &Config) -> Observed {
-        let arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:acme-dev/salesforce-jwt-AbCdEf";
+        let arn =
+            "arn:aws:secretsmanager:us-east-1:111122223333:secret:acme-dev/salesforce-jwt-AbCdEf";
         Observed {
             secret: Some(ObservedSecret {
                 arn: arn.into(),
@@ -313,7 +314,10 @@ mod tests {
     #[test]
     fn empty_account_plans_every_create() {
         let p = compute(&config(), &identity(), &empty());
-        assert!(p.changes.iter().all(|c| c.action == Action::Create), "{p:?}");
+        assert!(
+            p.changes.iter().all(|c| c.action == Action::Create),
+            "{p:?}"
+        );
         assert_eq!(p.changes.len(), 6);
     }
 
@@ -334,14 +338,21 @@ mod tests {
         let p = compute(&changed, &identity(), &observed);
         assert_eq!(
             p.action_for(ResourceKind::Secret),
-            Some(&Action::Update { fields: vec!["consumer_key".into()] })
+            Some(&Action::Update {
+                fields: vec!["consumer_key".into()]
+            })
         );
         assert_eq!(
             p.action_for(ResourceKind::Job),
-            Some(&Action::Update { fields: vec!["timeout".into()] })
+            Some(&Action::Update {
+                fields: vec!["timeout".into()]
+            })
         );
         assert_eq!(p.action_for(ResourceKind::Role), Some(&Action::Unchanged));
-        assert_eq!(p.action_for(ResourceKind::RolePolicy), Some(&Action::Unchanged));
+        assert_eq!(
+            p.action_for(ResourceKind::RolePolicy),
+            Some(&Action::Unchanged)
+        );
     }
 
     #[test]

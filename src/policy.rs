@@ -87,7 +87,10 @@ pub fn kms_key_arn(partition: &str, region: &str, account: &str, key: &str) -> S
 
 /// The partition of an ARN such as `arn:aws-cn:sts::…` (`aws` when it cannot be read).
 pub fn partition_of(arn: &str) -> &str {
-    arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws")
+    arn.split(':')
+        .nth(1)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
 }
 
 #[cfg(test)]
@@ -105,29 +108,51 @@ mod tests {
 
     #[test]
     fn only_named_resources_and_the_log_groups() {
-        let script = S3Location { bucket: "b".into(), key: "scripts/x/sfglue_extract.py".into() };
-        let output = S3Location { bucket: "o".into(), key: "sf/".into() };
+        let script = S3Location {
+            bucket: "b".into(),
+            key: "scripts/x/sfglue_extract.py".into(),
+        };
+        let output = S3Location {
+            bucket: "o".into(),
+            key: "sf/".into(),
+        };
         let arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:x/jwt-AbCdEf";
         let doc = role_policy(&RolePolicyInputs {
-            partition: "aws", region: "eu-west-1", account: "111122223333", secret_arn: arn,
-            kms_key_id: None, script: &script, output: &output,
+            partition: "aws",
+            region: "eu-west-1",
+            account: "111122223333",
+            secret_arn: arn,
+            kms_key_id: None,
+            script: &script,
+            output: &output,
         });
         let r = resources(&doc);
-        assert_eq!(r, vec![
-            arn.to_string(),
-            "arn:aws:s3:::b/scripts/x/sfglue_extract.py".into(),
-            "arn:aws:s3:::o/sf/*".into(),
-            "arn:aws:s3:::o".into(),
-            "arn:aws:logs:eu-west-1:111122223333:log-group:/aws-glue/*".into(),
-        ]);
+        assert_eq!(
+            r,
+            vec![
+                arn.to_string(),
+                "arn:aws:s3:::b/scripts/x/sfglue_extract.py".into(),
+                "arn:aws:s3:::o/sf/*".into(),
+                "arn:aws:s3:::o".into(),
+                "arn:aws:logs:eu-west-1:111122223333:log-group:/aws-glue/*".into(),
+            ]
+        );
         for res in &r {
             assert!(!res.ends_with(":*") && res != "*", "{res}");
         }
         let with_kms = role_policy(&RolePolicyInputs {
-            partition: "aws", region: "eu-west-1", account: "111122223333", secret_arn: arn,
-            kms_key_id: Some("1234abcd-12ab"), script: &script, output: &output,
+            partition: "aws",
+            region: "eu-west-1",
+            account: "111122223333",
+            secret_arn: arn,
+            kms_key_id: Some("1234abcd-12ab"),
+            script: &script,
+            output: &output,
         });
-        assert!(resources(&with_kms).contains(&"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab".to_string()));
+        assert!(
+            resources(&with_kms)
+                .contains(&"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab".to_string())
+        );
         assert!(!doc.to_string().contains("kms:"));
     }
 

@@ -68,7 +68,9 @@ impl HttpSalesforce {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("sfglue/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Failure::runtime("http.client", format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| {
+                Failure::runtime("http.client", format!("cannot build the HTTP client: {e}"))
+            })?;
         Ok(HttpSalesforce { client })
     }
 }
@@ -84,9 +86,13 @@ async fn bounded_body(mut resp: reqwest::Response, what: &str) -> Result<Vec<u8>
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(Failure::runtime(
                 "salesforce.body_too_large",
-                format!("{what} is larger than {MAX_BODY_BYTES} bytes; this is not a Salesforce answer"),
+                format!(
+                    "{what} is larger than {MAX_BODY_BYTES} bytes; this is not a Salesforce answer"
+                ),
             )
-            .with_fix("check login_url: a proxy or another server may be answering in Salesforce's place"));
+            .with_fix(
+                "check login_url: a proxy or another server may be answering in Salesforce's place",
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -101,8 +107,11 @@ fn unreachable(url: &str, e: &reqwest::Error) -> Failure {
     } else {
         e.to_string()
     };
-    Failure::runtime("salesforce.unreachable", format!("cannot reach {url}: {why}"))
-        .with_fix("check salesforce.login_url and the network path (proxy, VPC egress) to Salesforce")
+    Failure::runtime(
+        "salesforce.unreachable",
+        format!("cannot reach {url}: {why}"),
+    )
+    .with_fix("check salesforce.login_url and the network path (proxy, VPC egress) to Salesforce")
 }
 
 impl Salesforce for HttpSalesforce {
@@ -111,7 +120,10 @@ impl Salesforce for HttpSalesforce {
             .client
             .post(token_url)
             .header("Accept", "application/json")
-            .form(&[("grant_type", JWT_BEARER_GRANT), ("assertion", assertion.expose())])
+            .form(&[
+                ("grant_type", JWT_BEARER_GRANT),
+                ("assertion", assertion.expose()),
+            ])
             .send()
             .await
             .map_err(|e| unreachable(token_url, &e))?;
@@ -124,7 +136,9 @@ impl Salesforce for HttpSalesforce {
                     "salesforce.bad_token_response",
                     format!("{token_url} answered {status} without a usable access_token"),
                 )
-                .with_fix("check login_url: it must be a Salesforce login host, not a proxy or web page")
+                .with_fix(
+                    "check login_url: it must be a Salesforce login host, not a proxy or web page",
+                )
             });
         }
         #[derive(Deserialize)]
@@ -134,7 +148,11 @@ impl Salesforce for HttpSalesforce {
             error_description: String,
         }
         match serde_json::from_slice::<OAuthError>(&body) {
-            Ok(e) => Err(diagnose_token_error(&e.error, &e.error_description, status.as_u16())),
+            Ok(e) => Err(diagnose_token_error(
+                &e.error,
+                &e.error_description,
+                status.as_u16(),
+            )),
             Err(_) => Err(Failure::runtime(
                 "salesforce.non_json",
                 format!(
@@ -179,7 +197,8 @@ impl Salesforce for HttpSalesforce {
         if status.as_u16() == 401 {
             f = f.with_fix("the user may lack the API Enabled permission, or the session is locked to another IP: check the user's profile and the app's IP relaxation");
         } else if status.as_u16() == 403 {
-            f = f.with_fix("the org's API request limit may be spent, or the user lacks API access");
+            f = f
+                .with_fix("the org's API request limit may be spent, or the user lacks API access");
         }
         Err(f)
     }
@@ -195,7 +214,11 @@ fn describe_body(body: &[u8]) -> String {
     if trimmed.starts_with('<') {
         return format!("an HTML or XML page of {} bytes", body.len());
     }
-    let first: String = trimmed.chars().take(80).filter(|c| !c.is_control()).collect();
+    let first: String = trimmed
+        .chars()
+        .take(80)
+        .filter(|c| !c.is_control())
+        .collect();
     format!("{} bytes starting {first:?}", body.len())
 }
 
@@ -250,16 +273,32 @@ mod tests {
     #[test]
     fn every_known_error_gets_a_fix() {
         for (e, d, needle) in [
-            ("invalid_grant", "user hasn't approved this consumer", "pre-authorized"),
+            (
+                "invalid_grant",
+                "user hasn't approved this consumer",
+                "pre-authorized",
+            ),
             ("invalid_grant", "audience is invalid", "sandbox"),
-            ("invalid_client_id", "client identifier invalid", "propagate"),
+            (
+                "invalid_client_id",
+                "client identifier invalid",
+                "propagate",
+            ),
             ("invalid_grant", "invalid assertion", "fingerprint"),
             ("invalid_grant", "expired authorization code", "clock"),
-            ("app_not_found", "External client app is not installed in this org", "installed"),
+            (
+                "app_not_found",
+                "External client app is not installed in this org",
+                "installed",
+            ),
         ] {
             let f = diagnose_token_error(e, d, 400);
             assert!(f.message.contains(d), "{}", f.message);
-            assert!(f.fix.as_deref().unwrap_or("").contains(needle), "{e} {d}: {:?}", f.fix);
+            assert!(
+                f.fix.as_deref().unwrap_or("").contains(needle),
+                "{e} {d}: {:?}",
+                f.fix
+            );
         }
         let unknown = diagnose_token_error("weird", "something new", 400);
         assert!(unknown.fix.is_none());
@@ -272,7 +311,10 @@ mod tests {
             r#"{"access_token":"00Dx!abc","instance_url":"https://x.my.salesforce.com","id":"https://login.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS","scope":"api","token_type":"Bearer"}"#,
         )
         .unwrap();
-        assert_eq!(t.org_and_user(), ("00Dxx0000001gPLEAY".into(), "005xx000001SwiUAAS".into()));
+        assert_eq!(
+            t.org_and_user(),
+            ("00Dxx0000001gPLEAY".into(), "005xx000001SwiUAAS".into())
+        );
         assert!(!format!("{t:?}").contains("00Dx!abc"));
     }
 

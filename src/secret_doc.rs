@@ -139,7 +139,9 @@ mod tests {
     fn round_trips_with_the_documented_keys() {
         let doc = SecretDocument {
             schema: SCHEMA.into(),
-            private_key_pem: Sensitive::new("-----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY-----\n"),
+            private_key_pem: Sensitive::new(
+                "-----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY-----\n",
+            ),
             certificate_pem: "CERT".into(),
             certificate_sha256: "AB:CD".into(),
             certificate_not_after: "2027-01-01T00:00:00Z".into(),
@@ -148,8 +150,16 @@ mod tests {
         let text = doc.to_secret_string();
         let v: serde_json::Value = serde_json::from_str(text.expose()).unwrap();
         for key in [
-            "schema", "private_key_pem", "certificate_pem", "certificate_sha256",
-            "certificate_not_after", "consumer_key", "username", "login_url", "audience", "api_version",
+            "schema",
+            "private_key_pem",
+            "certificate_pem",
+            "certificate_sha256",
+            "certificate_not_after",
+            "consumer_key",
+            "username",
+            "login_url",
+            "audience",
+            "api_version",
         ] {
             assert!(v.get(key).is_some(), "{key}");
         }
@@ -160,7 +170,8 @@ mod tests {
 
     #[test]
     fn a_foreign_secret_is_refused_without_quoting_it() {
-        let e = SecretDocument::parse("other", &Sensitive::new("{\"password\":\"hunter2\"}")).unwrap_err();
+        let e = SecretDocument::parse("other", &Sensitive::new("{\"password\":\"hunter2\"}"))
+            .unwrap_err();
         assert_eq!(e.code, "secret.not_sfglue");
         assert!(!e.message.contains("hunter2"));
         let e = SecretDocument::parse("other", &Sensitive::new("hunter2")).unwrap_err();

@@ -49,17 +49,20 @@ pub async fn run(
     run_job: bool,
 ) -> Result<VerifyReport> {
     rep.progress("Reading the key from Secrets Manager");
-    let version = aws.current_version(&config.secret.name).await.map_err(|f| {
-        if f.code == "aws.ResourceNotFoundException" {
-            Failure::runtime(
-                "secret.missing",
-                format!("the secret {} does not exist", config.secret.name),
-            )
-            .with_fix("run `sfglue apply` first: it creates the key and the secret")
-        } else {
-            f
-        }
-    })?;
+    let version = aws
+        .current_version(&config.secret.name)
+        .await
+        .map_err(|f| {
+            if f.code == "aws.ResourceNotFoundException" {
+                Failure::runtime(
+                    "secret.missing",
+                    format!("the secret {} does not exist", config.secret.name),
+                )
+                .with_fix("run `sfglue apply` first: it creates the key and the secret")
+            } else {
+                f
+            }
+        })?;
     let doc = SecretDocument::parse(&config.secret.name, &version.text)?;
     let settings = &doc.settings;
     let from_config = JobSettings::from_config(&config.salesforce);
@@ -110,7 +113,10 @@ pub async fn run(
     let token = sf.exchange(&token_url, &assertion).await.map_err(|f| {
         if f.code == "salesforce.invalid_grant" && f.message.contains("invalid assertion") {
             Failure {
-                message: format!("{} [this key's certificate: SHA-256 {}]", f.message, certificate.sha256),
+                message: format!(
+                    "{} [this key's certificate: SHA-256 {}]",
+                    f.message, certificate.sha256
+                ),
                 ..f
             }
         } else {
@@ -166,11 +172,18 @@ pub async fn run(
     })
 }
 
-async fn run_and_wait(config: &Config, aws: &impl VerifyAws, rep: &Reporter) -> Result<JobRunReport> {
+async fn run_and_wait(
+    config: &Config,
+    aws: &impl VerifyAws,
+    rep: &Reporter,
+) -> Result<JobRunReport> {
     let job = &config.glue.job_name;
     let run_id = aws.start_job_run(job).await?;
-    rep.progress(format!("Started job run {run_id} of {job}; waiting for it to finish"));
-    let deadline = Instant::now() + Duration::from_secs(u64::from(config.glue.timeout_minutes) * 60 + 300);
+    rep.progress(format!(
+        "Started job run {run_id} of {job}; waiting for it to finish"
+    ));
+    let deadline =
+        Instant::now() + Duration::from_secs(u64::from(config.glue.timeout_minutes) * 60 + 300);
     let started = Instant::now();
     let mut delay = Duration::from_millis(500);
     let live = rep.stderr_is_terminal() && rep.verbosity >= 0;
@@ -181,7 +194,11 @@ async fn run_and_wait(config: &Config, aws: &impl VerifyAws, rep: &Reporter) -> 
             if live {
                 eprint!("\r\x1b[2K");
             }
-            rep.progress(format!("  {} after {}s", status.state, started.elapsed().as_secs()));
+            rep.progress(format!(
+                "  {} after {}s",
+                status.state,
+                started.elapsed().as_secs()
+            ));
             last_state = status.state.clone();
         } else if live {
             eprint!("\r  {} for {}s", status.state, started.elapsed().as_secs());
@@ -192,7 +209,10 @@ async fn run_and_wait(config: &Config, aws: &impl VerifyAws, rep: &Reporter) -> 
         if Instant::now() > deadline {
             return Err(Failure::runtime(
                 "glue.wait_timeout",
-                format!("job run {run_id} is still {} after the job's timeout; stopped waiting", status.state),
+                format!(
+                    "job run {run_id} is still {} after the job's timeout; stopped waiting",
+                    status.state
+                ),
             )
             .with_fix("look at the run in the Glue console or with `aws glue get-job-run`"));
         }
@@ -202,20 +222,26 @@ async fn run_and_wait(config: &Config, aws: &impl VerifyAws, rep: &Reporter) -> 
     if live {
         eprint!("\r\x1b[2K");
     }
-    let log = aws.run_output(PYTHON_SHELL_OUTPUT_LOG, &run_id).await.unwrap_or_else(|f| {
-        rep.warn(format!("cannot read the run's log: {}", f.message));
-        Vec::new()
-    });
+    let log = aws
+        .run_output(PYTHON_SHELL_OUTPUT_LOG, &run_id)
+        .await
+        .unwrap_or_else(|f| {
+            rep.warn(format!("cannot read the run's log: {}", f.message));
+            Vec::new()
+        });
     let summary: Vec<String> = log
         .into_iter()
         .filter(|l| l.starts_with("sfglue query="))
         .collect();
     rep.result(
         "job run",
-        format!("{:<10} {run_id} ({}s)", status.state, status.execution_seconds),
+        format!(
+            "{:<10} {run_id} ({}s)",
+            status.state, status.execution_seconds
+        ),
     );
     for line in &summary {
-        rep.result("records", line.trim_start_matches("sfglue ").to_string());
+        rep.result("records", line.trim_start_matches("sfglue "));
     }
     if status.state != "SUCCEEDED" {
         return Err(Failure::runtime(

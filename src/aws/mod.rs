@@ -79,7 +79,9 @@ pub trait SecretStore {
 pub enum ObjectState {
     Missing,
     /// Present; the SHA-256 sfglue recorded in its metadata, if any.
-    Present { sha256: Option<String> },
+    Present {
+        sha256: Option<String>,
+    },
 }
 
 pub trait ObjectStore {

@@ -54,7 +54,9 @@ impl Aws {
         // virtual-hosted buckets, so address buckets by path there. AWS's own endpoints keep the
         // default addressing.
         let s3_conf = aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some())
+            .force_path_style(
+                endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some(),
+            )
             .build();
         Ok(Aws {
             region,
@@ -70,11 +72,7 @@ impl Aws {
 }
 
 /// Turns an SDK error into a Failure naming the call and the resource.
-fn aws_failure<E>(
-    operation: &str,
-    resource: &str,
-    err: &SdkError<E>,
-) -> Failure
+fn aws_failure<E>(operation: &str, resource: &str, err: &SdkError<E>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -93,15 +91,28 @@ where
                     iam_action(operation)
                 ));
             } else if code.contains("Throttl") {
-                f = f.with_fix("AWS is throttling requests: wait a minute and run the command again");
+                f = f.with_fix(
+                    "AWS is throttling requests: wait a minute and run the command again",
+                );
             }
             f
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Failure::runtime(
-            "aws.unreachable",
-            format!("AWS {operation} on {resource} failed: the endpoint did not answer ({err})"),
-        )
-        .with_fix("check the network, the region, and any endpoint override (AWS_ENDPOINT_URL or aws.endpoint_url)"),
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            let chain = error_chain(err);
+            if chain.contains("credentials") || chain.contains("Credentials") {
+                Failure::runtime(
+                    "aws.credentials",
+                    format!("AWS {operation} could not be sent: no usable AWS credentials ({chain})"),
+                )
+                .with_fix("configure AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or SSO)")
+            } else {
+                Failure::runtime(
+                    "aws.unreachable",
+                    format!("AWS {operation} on {resource} failed: the endpoint did not answer ({chain})"),
+                )
+                .with_fix("check the network, the region, and any endpoint override (AWS_ENDPOINT_URL or aws.endpoint_url)")
+            }
+        }
         SdkError::ConstructionFailure(_) => {
             let detail = std::error::Error::source(err)
                 .map(|s| s.to_string())
@@ -124,6 +135,21 @@ where
     }
 }
 
+/// The error and its sources, joined: the SDK's top-level text alone ("dispatch failure") hides
+/// the cause.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p == &text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
 /// `secretsmanager:GetSecretValue` for the operation `SecretsManager.GetSecretValue`.
 fn iam_action(operation: &str) -> String {
     let (service, op) = operation.split_once('.').unwrap_or(("", operation));
@@ -139,9 +165,7 @@ fn iam_action(operation: &str) -> String {
     format!("{prefix}:{op}")
 }
 
-fn code_of<E: ProvideErrorMetadata>(
-    err: &SdkError<E>,
-) -> Option<&str> {
+fn code_of<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Option<&str> {
     err.as_service_error().and_then(|e| e.code())
 }
 
@@ -214,7 +238,9 @@ impl SecretStore for Aws {
             .secrets
             .create_secret()
             .name(name)
-            .description("Salesforce JWT bearer key and settings for a Glue job (managed by sfglue)")
+            .description(
+                "Salesforce JWT bearer key and settings for a Glue job (managed by sfglue)",
+            )
             .secret_string(text.expose())
             .client_request_token(request_token);
         if let Some(k) = kms_key_id {
@@ -553,7 +579,15 @@ impl JobService for Aws {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| (code_of(&e).map(str::to_string), e.as_service_error().and_then(|s| s.message()).map(str::to_string), aws_failure("Glue.CreateJob", &spec.name, &e)))
+                .map_err(|e| {
+                    (
+                        code_of(&e).map(str::to_string),
+                        e.as_service_error()
+                            .and_then(|s| s.message())
+                            .map(str::to_string),
+                        aws_failure("Glue.CreateJob", &spec.name, &e),
+                    )
+                })
         })
         .await
     }
@@ -581,7 +615,15 @@ impl JobService for Aws {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| (code_of(&e).map(str::to_string), e.as_service_error().and_then(|s| s.message()).map(str::to_string), aws_failure("Glue.UpdateJob", &spec.name, &e)))
+                .map_err(|e| {
+                    (
+                        code_of(&e).map(str::to_string),
+                        e.as_service_error()
+                            .and_then(|s| s.message())
+                            .map(str::to_string),
+                        aws_failure("Glue.UpdateJob", &spec.name, &e),
+                    )
+                })
         })
         .await
     }
@@ -626,7 +668,9 @@ impl JobService for Aws {
 async fn retry_while_role_propagates<F, Fut>(mut call: F) -> Result<()>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<(), (Option<String>, Option<String>, Failure)>>,
+    Fut: std::future::Future<
+            Output = std::result::Result<(), (Option<String>, Option<String>, Failure)>,
+        >,
 {
     let mut delay = Duration::from_secs(1);
     let mut waited = Duration::ZERO;
@@ -640,7 +684,10 @@ where
                 if !propagating || waited >= Duration::from_secs(120) {
                     return Err(failure);
                 }
-                eprintln!("  the new IAM role is not usable by Glue yet; retrying in {}s", delay.as_secs());
+                eprintln!(
+                    "  the new IAM role is not usable by Glue yet; retrying in {}s",
+                    delay.as_secs()
+                );
                 tokio::time::sleep(delay).await;
                 waited += delay;
                 delay = (delay * 2).min(Duration::from_secs(16));
@@ -684,4 +731,3 @@ impl RunLogs for Aws {
         Ok(lines)
     }
 }
-

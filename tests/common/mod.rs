@@ -1,0 +1,333 @@
+//! Test harness: starts the project's emulators on 127.0.0.1 free ports, runs the real `sfglue`
+//! binary against them with a clean environment, and stops what it started (by PID, on drop).
+//!
+//! Every run of sfglue gets dummy AWS credentials, empty profile files and
+//! `AWS_EC2_METADATA_DISABLED=true`, so nothing can reach a real AWS or a metadata address.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/debug` (or wherever this test binary was built).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test> -> target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+pub fn sfglue_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sfglue"))
+}
+
+fn venv_python() -> PathBuf {
+    let py = repo_root().join(".venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run `make venv` (make test does it)",
+        py.display()
+    );
+    py
+}
+
+/// A server process that printed its base URL as its first stdout line.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl Server {
+    fn start(mut cmd: Command, log: PathBuf) -> Server {
+        let log_file = std::fs::File::create(&log).expect("log file");
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .stdin(Stdio::null());
+        for (k, v) in test_env_pairs(log.parent().unwrap()) {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so the server never blocks on a full pipe.
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).unwrap_or(0) > 0 {
+                sink.clear();
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.starts_with("http://") => line.trim().to_string(),
+            other => {
+                let _ = child.kill();
+                let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("server did not print its URL ({other:?}); log:\n{log_text}");
+            }
+        };
+        Server { child, url, log }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Stop exactly the process this harness started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Environment for every process the tests start: dummy credentials, no profiles, no IMDS.
+fn test_env_pairs(dir: &Path) -> Vec<(String, String)> {
+    let empty = dir.join("empty-aws-config");
+    if !empty.exists() {
+        std::fs::write(&empty, "").expect("empty aws config");
+    }
+    let empty = empty.display().to_string();
+    vec![
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ("AWS_CONFIG_FILE".into(), empty.clone()),
+        ("AWS_SHARED_CREDENTIALS_FILE".into(), empty),
+        ("HOME".into(), dir.display().to_string()),
+        ("NO_COLOR".into(), "1".into()),
+    ]
+}
+
+/// One test's world: a temp dir, the AWS emulator, and optionally the Salesforce emulator.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub aws: Server,
+    pub sf: Option<Server>,
+    /// Everything sfglue printed in this world, for leak checks.
+    pub transcript: std::cell::RefCell<String>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl World {
+    pub fn aws_only() -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let aws = start_aws(dir.path());
+        World {
+            dir,
+            aws,
+            sf: None,
+            transcript: Default::default(),
+        }
+    }
+
+    /// With the Salesforce emulator on `seed` (a path under emulators/salesforce/seeds or any file).
+    pub fn with_salesforce(seed: &Path) -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let aws = start_aws(dir.path());
+        let bin = target_dir().join("sf-emulator");
+        assert!(
+            bin.exists(),
+            "{} is missing: build the workspace first (`make build`)",
+            bin.display()
+        );
+        let mut cmd = Command::new(bin);
+        cmd.args(["--listen", "127.0.0.1:0", "--seed"]).arg(seed);
+        let sf = Server::start(cmd, dir.path().join("salesforce.log"));
+        World {
+            dir,
+            aws,
+            sf: Some(sf),
+            transcript: Default::default(),
+        }
+    }
+
+    pub fn sf_url(&self) -> &str {
+        &self.sf.as_ref().expect("salesforce emulator").url
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a config file named `name` into the world's dir and returns its path.
+    pub fn write_config(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
+    /// Runs sfglue with `args` against this world's emulators.
+    pub fn sfglue(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(sfglue_bin());
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &self.aws.url)
+            .current_dir(self.dir.path())
+            .args(args)
+            .stdin(Stdio::null());
+        for (k, v) in test_env_pairs(self.dir.path()) {
+            cmd.env(k, v);
+        }
+        let out: Output = cmd.output().expect("run sfglue");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        let mut t = self.transcript.borrow_mut();
+        t.push_str(&run.stdout);
+        t.push_str(&run.stderr);
+        run
+    }
+
+    /// The AWS emulator's count of calls per operation since the last reset.
+    pub fn aws_requests(&self) -> serde_json::Value {
+        http(
+            "GET",
+            &format!("{}/__launcher/requests", self.aws.url),
+            None,
+        )
+        .1
+    }
+
+    pub fn reset_aws_requests(&self) {
+        http(
+            "POST",
+            &format!("{}/__launcher/requests/reset", self.aws.url),
+            None,
+        );
+    }
+
+    /// The Salesforce emulator's admin API (the stand-in for Salesforce Setup).
+    pub fn sf_admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> (u16, serde_json::Value) {
+        http(method, &format!("{}/__admin{path}", self.sf_url()), body)
+    }
+
+    /// Reads the AWSCURRENT secret value through the AWS SDK (the test's own client).
+    pub fn secret_string(&self, name: &str) -> String {
+        let url = self.aws.url.clone();
+        let name = name.to_string();
+        rt().block_on(async move {
+            let conf = aws_sdk_secretsmanager::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .endpoint_url(url)
+                .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                    "testing", "testing", None, None, "test",
+                ))
+                .build();
+            let client = aws_sdk_secretsmanager::Client::from_conf(conf);
+            client
+                .get_secret_value()
+                .secret_id(name)
+                .version_stage("AWSCURRENT")
+                .send()
+                .await
+                .expect("get secret")
+                .secret_string()
+                .unwrap_or_default()
+                .to_string()
+        })
+    }
+}
+
+fn start_aws(dir: &Path) -> Server {
+    let mut cmd = Command::new(venv_python());
+    cmd.arg(repo_root().join("emulators/aws/launcher.py"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--seconds-per-timeout-minute",
+            "1",
+        ]);
+    Server::start(cmd, dir.join("aws.log"))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A small HTTP call to an emulator on 127.0.0.1. Returns status and JSON body (Null if none).
+pub fn http(method: &str, url: &str, body: Option<String>) -> (u16, serde_json::Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let url = url.to_string();
+    rt().block_on(async move {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        let mut req = client.request(method, &url);
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.expect("emulator request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    })
+}
+
+/// Asserts that `text` holds neither a private key nor anything shaped like an access token.
+pub fn assert_no_secrets(text: &str, private_key_pem: Option<&str>) {
+    assert!(
+        !text.contains("PRIVATE KEY"),
+        "output contains a private key block"
+    );
+    if let Some(pem) = private_key_pem {
+        // Any 40-character run of the key's base64 body would be a leak.
+        let body: String = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .join("");
+        for chunk in body.as_bytes().chunks(40).filter(|c| c.len() == 40) {
+            let needle = std::str::from_utf8(chunk).unwrap();
+            assert!(
+                !text.contains(needle),
+                "output contains part of the private key"
+            );
+        }
+    }
+    // Salesforce access tokens look like <org id 00D...>!<rest>.
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices("00D") {
+        let tail = &bytes[i..bytes.len().min(i + 20)];
+        let id_len = tail
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        assert!(
+            !(id_len >= 15 && tail.get(id_len) == Some(&b'!')),
+            "output contains an access token: {}",
+            String::from_utf8_lossy(tail)
+        );
+    }
+}
