@@ -1,5 +1,6 @@
 """The AWS launcher: what it adds to moto."""
 
+import io
 import json
 import textwrap
 import time
@@ -232,6 +233,9 @@ def test_state_dir_survives_restarts(start_launcher, tmp_path):
     marker = tmp_path / "marker.txt"
     first = start_launcher(state)
     world = build_world(Aws(first.url), marker)
+    # A streamed upload (aws-chunked with a trailing checksum) must replay byte for byte.
+    blob = bytes(range(256)) * 400
+    Aws(first.url).s3.upload_fileobj(io.BytesIO(blob), "sfglue-scripts", "blob.bin")
     assert first.stop() == 0
 
     for _ in range(2):
@@ -251,6 +255,7 @@ def test_state_dir_survives_restarts(start_launcher, tmp_path):
             "Tags"] == {"managed-by": "sfglue"}
         body = aws.s3.get_object(Bucket="sfglue-scripts", Key="scripts/sfglue_extract.py")["Body"].read()
         assert b"marker written" in body
+        assert aws.s3.get_object(Bucket="sfglue-scripts", Key="blob.bin")["Body"].read() == blob
         runs = aws.glue.get_job_runs(JobName="sfglue-extract")["JobRuns"]
         assert [(r["Id"], r["JobRunState"]) for r in runs] == [(world["run_id"], "SUCCEEDED")]
         assert aws.log_lines(OUTPUT, world["run_id"]) == ["marker written"]
