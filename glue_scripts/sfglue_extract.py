@@ -420,10 +420,13 @@ def run_query(sf: Salesforce, s3: Any, bucket: str, prefix: str, run_id: str, qu
     folder = f"{prefix}{query['name']}/run={run_id}/"
     writer = PartWriter(s3, bucket, folder, max_part_bytes)
     pages = 0
-    for page in sf.query_pages(query["soql"]):
-        pages += 1
-        for record in page.get("records") or []:
-            writer.add(record)
+    try:
+        for page in sf.query_pages(query["soql"]):
+            pages += 1
+            for record in page.get("records") or []:
+                writer.add(record)
+    except JobError as exc:
+        raise JobError(f"query {query['name']} failed: {exc}") from None
     writer.flush(final=True)
     return {
         "name": query["name"], "records": writer.records, "pages": pages,
@@ -478,15 +481,20 @@ def run(argv: list, out: Any = None) -> dict:
     return summary
 
 
+def one_line(text: str) -> str:
+    """Salesforce messages can span lines (INVALID_FIELD quotes the query): keep it one line."""
+    return " ".join(str(text).split())
+
+
 def main(argv: Optional[list] = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     try:
         run(argv)
     except JobError as exc:
-        print(f"sfglue error: {exc}", file=sys.stderr, flush=True)
+        print(f"sfglue error: {one_line(exc)}", file=sys.stderr, flush=True)
         return 1
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        print(f"sfglue error: {_aws_error(exc)}", file=sys.stderr, flush=True)
+        print(f"sfglue error: {one_line(_aws_error(exc))}", file=sys.stderr, flush=True)
         return 1
     return 0
 

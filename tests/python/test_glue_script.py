@@ -329,3 +329,20 @@ def test_script_is_python39_compatible_syntax():
 
     source = GLUE_SCRIPT.read_text()
     ast.parse(source, feature_version=(3, 9))
+
+
+def test_multi_line_salesforce_errors_end_as_one_stderr_line(key, monkeypatch, capsys):
+    message = ("\nSELECT Id, Name FROM Contact\n       ^\nERROR at Row:1:Column:12\n"
+               "No such column 'Name' on entity 'Contact'.")
+    bad = FakeResponse(400, [{"message": message, "errorCode": "INVALID_FIELD"}])
+    sf = sf_session(key, FakeHttp([token_ok()], [bad]))
+
+    def fake_run(argv):
+        sx.run_query(sf, FakeS3(), "bkt", "", "jr", {"name": "contacts", "soql": "SELECT Id, Name FROM Contact"}, 10)
+
+    monkeypatch.setattr(sx, "run", fake_run)
+    assert sx.main(["script.py"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("sfglue error: query contacts failed: INVALID_FIELD: SELECT Id, Name FROM Contact ^ ERROR")
+    assert err.rstrip().endswith("No such column 'Name' on entity 'Contact'. (HTTP 400)")
