@@ -21,7 +21,7 @@ const CURSOR_IDLE: Duration = Duration::from_secs(15 * 60);
 fn season_label(v: u32) -> String {
     let idx = v - 31;
     let season = ["Summer", "Winter", "Spring"][(idx % 3) as usize];
-    let year = 14 + (idx + 2) / 3;
+    let year = 14 + idx.div_ceil(3);
     format!("{season} '{year:02}")
 }
 

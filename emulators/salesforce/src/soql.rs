@@ -577,10 +577,11 @@ enum CExpr {
     And(Box<CExpr>, Box<CExpr>),
     Or(Box<CExpr>, Box<CExpr>),
     Not(Box<CExpr>),
-    Cmp(usize, &'static str, Value),
+    /// (field, operator, value, compare case-sensitively: ids)
+    Cmp(usize, &'static str, Value, bool),
     /// Datetime/date range [start, end) for relative date literals (units of the field).
     Range(usize, &'static str, i64, i64),
-    In(usize, bool, Vec<Value>),
+    In(usize, bool, Vec<Value>, bool),
     Like(usize, Vec<char>),
 }
 
@@ -749,7 +750,7 @@ fn compile_expr(
                 .iter()
                 .map(|(l, p)| lit_value(l, t, src, *p, field))
                 .collect::<Result<Vec<_>, _>>()?;
-            CExpr::In(i, *negated, vals)
+            CExpr::In(i, *negated, vals, t == FType::Id)
         }
         Expr::Cmp {
             field,
@@ -798,7 +799,12 @@ fn compile_expr(
                         &format!("invalid operator on boolean field: {field}"),
                     ));
                 }
-                CExpr::Cmp(i, op, lit_value(value, t, src, *vpos, field)?)
+                CExpr::Cmp(
+                    i,
+                    op,
+                    lit_value(value, t, src, *vpos, field)?,
+                    t == FType::Id,
+                )
             }
         }
     })
@@ -837,11 +843,19 @@ fn like(pat: &[char], s: &[char]) -> bool {
     p == pat.len()
 }
 
-fn eq(a: &Value, b: &Value) -> bool {
+/// Ids compare case-sensitively (they are base62), everything else the SOQL way.
+fn cmp(a: &Value, b: &Value, cs: bool) -> Ordering {
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) if cs => x.cmp(y),
+        _ => a.soql_cmp(b),
+    }
+}
+
+fn eq(a: &Value, b: &Value, cs: bool) -> bool {
     match (a, b) {
         (Value::Null, Value::Null) => true,
         (Value::Null, _) | (_, Value::Null) => false,
-        _ => a.soql_cmp(b) == Ordering::Equal,
+        _ => cmp(a, b, cs) == Ordering::Equal,
     }
 }
 
@@ -851,16 +865,16 @@ fn eval(e: &CExpr, obj: &SObject, idx: usize) -> bool {
         CExpr::And(a, b) => eval(a, obj, idx) && eval(b, obj, idx),
         CExpr::Or(a, b) => eval(a, obj, idx) || eval(b, obj, idx),
         CExpr::Not(a) => !eval(a, obj, idx),
-        CExpr::Cmp(f, op, v) => {
+        CExpr::Cmp(f, op, v, cs) => {
             let x = obj.value(idx, *f);
             match *op {
-                "=" => eq(&x, v),
-                "!=" => !eq(&x, v),
+                "=" => eq(&x, v, *cs),
+                "!=" => !eq(&x, v, *cs),
                 _ if x.is_null() || v.is_null() => false,
-                "<" => x.soql_cmp(v) == Ordering::Less,
-                "<=" => x.soql_cmp(v) != Ordering::Greater,
-                ">" => x.soql_cmp(v) == Ordering::Greater,
-                ">=" => x.soql_cmp(v) != Ordering::Less,
+                "<" => cmp(&x, v, *cs) == Ordering::Less,
+                "<=" => cmp(&x, v, *cs) != Ordering::Greater,
+                ">" => cmp(&x, v, *cs) == Ordering::Greater,
+                ">=" => cmp(&x, v, *cs) != Ordering::Less,
                 _ => false,
             }
         }
@@ -880,9 +894,9 @@ fn eval(e: &CExpr, obj: &SObject, idx: usize) -> bool {
                 _ => false,
             }
         }
-        CExpr::In(f, negated, vals) => {
+        CExpr::In(f, negated, vals, cs) => {
             let x = obj.value(idx, *f);
-            let found = vals.iter().any(|v| eq(&x, v));
+            let found = vals.iter().any(|v| eq(&x, v, *cs));
             found != *negated
         }
         CExpr::Like(f, pat) => match obj.value(idx, *f) {
@@ -1021,7 +1035,8 @@ impl Plan {
                                 }
                             }
                             _ => {
-                                let o = x.soql_cmp(y);
+                                let cs = self.obj.fields[self.order[k].0].ftype == FType::Id;
+                                let o = cmp(x, y, cs);
                                 if *desc { o.reverse() } else { o }
                             }
                         };
