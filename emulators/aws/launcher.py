@@ -44,6 +44,10 @@ for _name, _value in (
     os.environ.setdefault(_name, _value)
 
 import moto  # noqa: E402
+import moto.backends as moto_backends  # noqa: E402
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.iam.models import get_account_id_from  # noqa: E402
+from moto.utilities.utils import PARTITION_NAMES  # noqa: E402
 from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY  # noqa: E402
 from moto.core.request import Request as MotoRequest  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
@@ -173,6 +177,36 @@ class Journal:
 
 def reseed(seq: int) -> None:
     mock_random.seed(f"{STATE.seed}:{seq}")
+
+
+# Backends that sfglue's calls touch. moto creates a backend lazily on first use, and creating
+# one draws random numbers (default KMS keys, ...). Live, reads usually create them before the
+# first write; on replay the first write would. So both paths create them before re-seeding.
+WARM_SERVICES = ("sts", "iam", "s3", "secretsmanager", "glue", "logs", "kms")
+_WARMED: set[tuple[str, str]] = set()
+
+
+def warm_backends(environ: dict[str, Any]) -> None:
+    account = (os.environ.get("MOTO_ACCOUNT_ID") or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+               or DEFAULT_ACCOUNT_ID)
+    match = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    region = match.group(1) if match else "us-east-1"
+    if (account, region) in _WARMED:
+        return
+    for name in WARM_SERVICES:
+        try:
+            backend_dict = moto_backends.get_backend(name)  # type: ignore[call-overload]
+        except Exception:
+            continue
+        for key in (region, "global", *PARTITION_NAMES):
+            try:
+                backend_dict[account][key]
+            except Exception:
+                pass
+    # moto resolves the account of every request through IAM, creating IAM backends for each
+    # partition (each loading the managed policies, with random IDs) on the way.
+    get_account_id_from("sfglue-launcher-warm-up")
+    _WARMED.add((account, region))
 
 
 # ---------------------------------------------------------------------------
@@ -869,6 +903,7 @@ class LauncherApp:
             return self.inject(environ, start_response, service, operation, fault)
         with STATE.lock:
             if not read:
+                warm_backends(environ)
                 reseed(STATE.seq)
             status, headers, chunks = self.call_moto(environ)
             if not read and int(status.split(" ", 1)[0]) < 400 and STATE.journal is not None:
@@ -1046,6 +1081,7 @@ def replay_request(app: LauncherApp, entry: dict[str, Any], host: str, port: int
     with STATE.lock:
         if entry.get("service") != "moto-api":
             STATE.seq = int(entry["seq"])
+            warm_backends(environ)
             reseed(STATE.seq)
         status, _headers, _chunks = app.call_moto(environ)
         if entry.get("service") != "moto-api":
