@@ -969,6 +969,7 @@ class LauncherApp:
             ok = int(status.split(" ", 1)[0]) < 400
             if ok and method == "POST" and path.rstrip("/") == "/moto-api/reset":
                 STATE.seq = 0
+                _WARMED.clear()  # the reset dropped every backend; they come back lazily
                 if STATE.journal is not None:
                     STATE.journal.truncate(STATE.seed)
             elif ok and method in ("POST", "PUT", "DELETE") and not path.startswith("/moto-api/seed") \

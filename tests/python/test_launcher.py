@@ -394,3 +394,20 @@ def test_health_endpoint(aws):
     status, health = aws.admin("GET", "/__launcher/health")
     assert status == 200 and health["ok"] and health["moto"] == "5.2.5"
     assert health["url"] == aws.url
+
+
+def test_moto_reset_empties_the_journal(start_launcher, tmp_path):
+    import requests
+
+    state = tmp_path / "state"
+    first = start_launcher(state)
+    aws = Aws(first.url)
+    aws.sm.create_secret(Name="before-reset", SecretString="1")
+    assert requests.post(first.url + "/moto-api/reset", timeout=10).status_code == 200
+    aws.iam.list_roles()
+    arn = aws.sm.create_secret(Name="after-reset", SecretString="2")["ARN"]
+    first.stop()
+    aws = Aws(start_launcher(state).url)
+    assert aws.sm.describe_secret(SecretId="after-reset")["ARN"] == arn
+    with pytest.raises(ClientError):
+        aws.sm.describe_secret(SecretId="before-reset")
