@@ -11,7 +11,8 @@ set -euo pipefail
 DIR="$ROOT/.demo"
 SEED="$ROOT/emulators/salesforce/seeds/demo.yaml"
 CONFIG="$DIR/sfglue.yaml"
-CONSUMER_KEY=$(sed -n 's/^ *consumer_key: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$SEED" | head -n1)
+# The consumer key of the seed's External Client App (in real life: copied from Setup).
+CONSUMER_KEY=$("$VENV_PY" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["apps"][0]["consumer_key"])' "$SEED")
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 
@@ -48,11 +49,14 @@ fi
 
 upload_certificate() {
   "$VENV_PY" - "$SF_URL" "$CONSUMER_KEY" "$DIR/sfglue-out/salesforce-jwt.crt" <<'PY'
-import json, sys, urllib.request
+import json, sys, urllib.error, urllib.request
 base, key, path = sys.argv[1:4]
 req = urllib.request.Request(f"{base}/__admin/apps/{key}/certificate", data=open(path, "rb").read(), method="PUT")
-with urllib.request.urlopen(req, timeout=10) as r:
-    print("certificate on the app: SHA-256", json.load(r)["certificate_sha256"], file=sys.stderr)
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        print("certificate uploaded to the app: SHA-256", json.load(r)["certificate_sha256"], file=sys.stderr)
+except urllib.error.HTTPError as e:
+    sys.exit(f"demo: the emulator refused the certificate upload: HTTP {e.code} {e.read()[:200]!r}")
 PY
 }
 

@@ -69,6 +69,8 @@ free_port() {
 port_is_free() {
   "$VENV_PY" -c 'import socket,sys
 s=socket.socket()
+# Servers bind with SO_REUSEADDR, so a port with connections in TIME_WAIT is still usable.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
