@@ -209,10 +209,18 @@ struct Executed {
     setup_steps: instructions::Written,
 }
 
-/// A request token that is the same for the same secret content, so that a re-run after a crash
-/// does not create a second version (Secrets Manager treats a repeated token as the same call).
-fn request_token(secret_name: &str, text: &crate::secret::Sensitive) -> String {
+/// A request token that is the same for the same change (the same content replacing the same
+/// version), so that a retried call does not create a second version: Secrets Manager treats a
+/// repeated token as the same call. The replaced version is part of it, so going back to earlier
+/// settings is a new change and makes a new version.
+fn request_token(
+    secret_name: &str,
+    replaces: Option<&str>,
+    text: &crate::secret::Sensitive,
+) -> String {
     let mut material = secret_name.as_bytes().to_vec();
+    material.push(0);
+    material.extend_from_slice(replaces.unwrap_or("").as_bytes());
     material.push(0);
     material.extend_from_slice(text.expose().as_bytes());
     crypto::sha256_hex(&material)[..64].to_string()
@@ -258,7 +266,7 @@ async fn execute(
                         &config.secret.name,
                         &text,
                         config.secret.kms_key_id.as_deref(),
-                        &request_token(&config.secret.name, &text),
+                        &request_token(&config.secret.name, None, &text),
                         &tags,
                     )
                     .await?;
@@ -272,7 +280,7 @@ async fn execute(
                     .put_secret_version(
                         &current.arn,
                         &text,
-                        &request_token(&config.secret.name, &text),
+                        &request_token(&config.secret.name, Some(&current.version_id), &text),
                     )
                     .await?;
                 rep.result(

@@ -411,3 +411,18 @@ def test_moto_reset_empties_the_journal(start_launcher, tmp_path):
     assert aws.sm.describe_secret(SecretId="after-reset")["ARN"] == arn
     with pytest.raises(ClientError):
         aws.sm.describe_secret(SecretId="before-reset")
+
+
+def test_two_launchers_cannot_share_a_state_dir(start_launcher, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import LAUNCHER, child_env
+
+    state = tmp_path / "state"
+    start_launcher(state)
+    second = subprocess.run([sys.executable, LAUNCHER, "--listen", "127.0.0.1:0", "--state-dir", state],
+                            capture_output=True, text=True, timeout=60, env=child_env())
+    assert second.returncode == 2
+    assert second.stdout == ""
+    assert "another launcher already uses the state dir" in second.stderr
