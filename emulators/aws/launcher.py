@@ -129,6 +129,21 @@ class Journal:
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
         self._fh: io.TextIOWrapper | None = None
 
+    def lock(self) -> bool:
+        """Hold DIR/lock for the process's lifetime: two launchers must not share a journal."""
+        import fcntl
+
+        self._lock_fh = open(os.path.join(self.state_dir, "lock"), "a+")
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        self._lock_fh.seek(0)
+        self._lock_fh.truncate()
+        self._lock_fh.write(f"{os.getpid()}\n")
+        self._lock_fh.flush()
+        return True
+
     def load(self) -> list[dict[str, Any]]:
         if not os.path.exists(self.path):
             return []
@@ -382,6 +397,21 @@ def parse_module_specs(value: str) -> list[tuple[str, str | None]]:
     return specs
 
 
+def top_level_modules(dist: Any) -> list[str]:
+    """Import names of a distribution: top_level.txt, else the top-level packages it installs."""
+    listed = (dist.read_text("top_level.txt") or "").split()
+    if listed:
+        return listed
+    names = set()
+    for path in dist.files or []:
+        parts = path.parts
+        if len(parts) >= 2 and parts[1] == "__init__.py" and not parts[0].endswith(".dist-info"):
+            names.add(parts[0])
+        elif len(parts) == 1 and parts[0].endswith(".py"):
+            names.add(parts[0][:-3])
+    return sorted(names)
+
+
 def merged_arguments(job: Any, run: Any) -> dict[str, str]:
     # moto already merged them with AWS's per-key precedence:
     # DefaultArguments < StartJobRun.Arguments < NonOverridableArguments.
@@ -462,25 +492,33 @@ class JobRunner:
             return obj.value
 
     def _check_modules(self, args: dict[str, str]) -> str | None:
+        """Glue would pip-install these; here each must already be importable in the venv."""
         value = args.get("--additional-python-modules")
         if not value:
             return None
         for name, pinned in parse_module_specs(value):
             try:
-                installed = importlib.metadata.version(name)
+                dist = importlib.metadata.distribution(name)
             except importlib.metadata.PackageNotFoundError:
                 return (
                     f"ModuleNotFoundError: --additional-python-modules asks for {name!r}, which "
                     "is not installed in the launcher's Python (the launcher does not "
                     "pip-install; add it to requirements-dev.txt)"
                 )
-            if pinned and pinned != installed:
-                LOG.warning(
-                    "--additional-python-modules pins %s==%s but the venv has %s",
-                    name, pinned, installed,
-                )
+            modules = top_level_modules(dist) or [name.replace("-", "_").lower()]
+            for module in modules:
+                if module.startswith("_"):
+                    continue
+                try:
+                    importlib.import_module(module)
+                except Exception as exc:
+                    return f"ImportError: {name} is installed but `import {module}` fails: {exc}"
+            if pinned and pinned != dist.version:
+                LOG.warning("--additional-python-modules pins %s==%s but the venv has %s",
+                            name, pinned, dist.version)
             else:
-                LOG.info("--additional-python-modules: %s %s is importable", name, installed)
+                LOG.info("--additional-python-modules: %s %s is importable (%s)", name,
+                         dist.version, ", ".join(modules))
         return None
 
     def _env(self, region: str) -> dict[str, str]:
@@ -1150,6 +1188,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.state_dir:
         journal = Journal(args.state_dir)
+        if not journal.lock():
+            LOG.error("another launcher already uses the state dir %s (see %s/lock)",
+                      args.state_dir, args.state_dir)
+            server.server_close()
+            return 2
         entries = journal.load()
         header = entries[0] if entries and entries[0].get("type") == "header" else None
         if header and header.get("format") == JOURNAL_FORMAT:
