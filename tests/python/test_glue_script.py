@@ -346,3 +346,24 @@ def test_multi_line_salesforce_errors_end_as_one_stderr_line(key, monkeypatch, c
     assert err.count("\n") == 1
     assert err.startswith("sfglue error: query contacts failed: INVALID_FIELD: SELECT Id, Name FROM Contact ^ ERROR")
     assert err.rstrip().endswith("No such column 'Name' on entity 'Contact'. (HTTP 400)")
+
+
+def test_script_needs_no_more_than_python39():
+    """Only Python 3.11 is installed here; vermin and the AST stand in for a 3.9 interpreter."""
+    import ast
+    import subprocess
+    from pathlib import Path
+
+    vermin = Path(sys.executable).with_name("vermin")
+    done = subprocess.run([str(vermin), "--no-tips", "--violations", "-t=3.9-", "--eval-annotations",
+                           str(GLUE_SCRIPT)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # PEP 604 unions (X | None) in annotations are evaluated at definition time on 3.9: refuse them.
+    tree = ast.parse(GLUE_SCRIPT.read_text())
+    annotations = [n.returns for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.returns]
+    annotations += [a.annotation for n in ast.walk(tree) if isinstance(n, ast.arguments)
+                    for a in n.args + n.kwonlyargs if a.annotation]
+    annotations += [n.annotation for n in ast.walk(tree) if isinstance(n, ast.AnnAssign)]
+    unions = [ast.unparse(a) for a in annotations
+              if any(isinstance(x, ast.BinOp) and isinstance(x.op, ast.BitOr) for x in ast.walk(a))]
+    assert unions == []
