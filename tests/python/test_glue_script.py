@@ -367,3 +367,27 @@ def test_script_needs_no_more_than_python39():
     unions = [ast.unparse(a) for a in annotations
               if any(isinstance(x, ast.BinOp) and isinstance(x.op, ast.BitOr) for x in ast.walk(a))]
     assert unions == []
+
+
+def test_job_pins_match_the_dev_venv():
+    """glue_scripts/requirements.txt (read by the Rust CLI) holds only name==version lines, equal to the venv's."""
+    import re
+
+    from conftest import REPO
+
+    job = (REPO / "glue_scripts" / "requirements.txt").read_text().splitlines()
+    assert job and all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[0-9][0-9A-Za-z.]*", line) for line in job), job
+    dev = {}
+    for line in (REPO / "requirements-dev.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            dev[re.sub(r"\[.*\]", "", name).lower()] = version.strip()
+    for line in job:
+        name, version = line.split("==")
+        assert dev.get(name.lower()) == version, f"{name}: job {version}, dev venv {dev.get(name.lower())}"
+    import importlib.metadata
+
+    assert {line.split("==")[0].lower() for line in job} >= {"pyjwt", "cryptography"}
+    for line in job:
+        name, version = line.split("==")
+        assert importlib.metadata.version(name) == version
