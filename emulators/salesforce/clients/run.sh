@@ -7,7 +7,9 @@
 #
 # Environment:
 #   SF_EMULATOR_BIN  the sf-emulator binary (default: $CARGO_TARGET_DIR or <repo>/target, debug/)
-#   SFEMU_PYTHON     python with simple-salesforce, PyJWT, requests, pytest (default: <repo>/.venv/bin/python)
+#   SFEMU_PYTHON     python with simple-salesforce, PyJWT, requests, pytest (default: <repo>/.venv/bin/python
+#                    when it has them, else a private venv clients/python/.venv from
+#                    clients/python/requirements.txt)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,9 +30,21 @@ if [ ! -f "$NODE_DIR/node_modules/.package-lock.json" ] ||
     (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-if ! "$PY" -c 'import simple_salesforce, jwt, requests, pytest, cryptography' 2>/dev/null; then
+MODS='import simple_salesforce, jwt, requests, pytest, cryptography'
+if [ -z "${SFEMU_PYTHON:-}" ] && ! "$PY" -c "$MODS" 2>/dev/null; then
+    # The repo venv lacks simple-salesforce: use a private venv built from the exact pins.
+    PRIV="$HERE/python/.venv"
+    REQ="$HERE/python/requirements.txt"
+    if [ ! -f "$PRIV/.installed" ] || [ "$REQ" -nt "$PRIV/.installed" ]; then
+        echo "run.sh: $PY lacks simple-salesforce; installing $REQ into $PRIV" >&2
+        python3 -m venv "$PRIV"
+        "$PRIV/bin/pip" install --quiet --disable-pip-version-check -r "$REQ"
+        touch "$PRIV/.installed"
+    fi
+    PY="$PRIV/bin/python"
+fi
+if ! "$PY" -c "$MODS" 2>/dev/null; then
     echo "run.sh: $PY lacks simple-salesforce / PyJWT / requests / pytest / cryptography" >&2
-    echo "        (requirements-dev.txt needs simple-salesforce==1.12.10 and its dependencies)" >&2
     exit 1
 fi
 
