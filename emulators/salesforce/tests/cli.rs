@@ -55,7 +55,7 @@ fn bad_arguments_and_seeds_fail_clearly() {
         ),
         (
             "org: {id: 00D000000000001EAA, kind: production}\napps: [{consumer_key: k, kind: external_client_app, certificate: nope}]",
-            "not a PEM certificate",
+            "app k: not a",
         ),
         (
             "org: {id: 00D000000000001EAA, kind: production}\nobjects: {Account: {generator: {count: 1, fields: {Name: {kind: text, template: x, width: 3}}}}}",
