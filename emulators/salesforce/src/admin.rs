@@ -51,7 +51,7 @@ fn app_view(a: &App, now_ms: i64, delay_s: u64) -> serde_json::Value {
         "scopes": a.scopes,
         "ip_relaxation": a.ip_relaxation,
         "session_timeout_seconds": a.session_timeout_seconds,
-        "propagating": now_ms < a.changed_at_ms.saturating_add(delay_s as i64 * 1000),
+        "propagating": now_ms < a.changed_at_ms.saturating_add(i64::try_from(delay_s).unwrap_or(i64::MAX).saturating_mul(1000)),
     })
 }
 

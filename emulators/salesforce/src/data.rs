@@ -72,6 +72,9 @@ pub struct SObject {
     pub has_deleted: bool,
 }
 
+/// Query results keep record numbers as u32: a generator stays well below that.
+pub const MAX_GENERATED: u64 = 1_000_000_000;
+
 pub const ID_FIELD: usize = 0;
 pub const IS_DELETED_FIELD: usize = 1;
 
@@ -364,6 +367,12 @@ fn build_object(
     let mut schema = SchemaBuilder::new();
     // Generator fields, then declared, then inferred from literal records.
     if let Some(g) = &o.generator {
+        if g.count > MAX_GENERATED {
+            bail!(
+                "generator count {} is above the maximum {MAX_GENERATED}",
+                g.count
+            );
+        }
         for (f, fg) in &g.fields {
             if !valid_field_name(f) {
                 bail!("bad field name {f:?}");

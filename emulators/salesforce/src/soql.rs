@@ -1082,6 +1082,26 @@ mod tests {
     }
 
     #[test]
+    fn no_panics_on_odd_input() {
+        let pieces = [
+            "SELECT", " ", "Id", ",", "FROM", "Account", "WHERE", "=", "'", "\\", "é", "日本", "(", ")",
+            "2026-01-01", "T00:00:00Z", "-", "+", ".", "LIMIT", "99999999999999999999", ":", "LAST_N_DAYS",
+            "IN", "NOT", "LIKE", "%", "\n", "<", ">", "!", "ORDER BY", "NULLS", "\u{0}",
+        ];
+        let mut seed = 1u64;
+        for _ in 0..20_000 {
+            let mut q = String::new();
+            for _ in 0..(seed % 12) {
+                seed = crate::model::mix(seed);
+                q.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            seed = crate::model::mix(seed);
+            let _ = parse(&q);
+            let _ = located(&q, (seed as usize) % (q.len() + 2), "x");
+        }
+    }
+
+    #[test]
     fn like_matches() {
         let p: Vec<char> = "acme%".chars().collect();
         assert!(like(&p, &"acme corp".chars().collect::<Vec<_>>()));

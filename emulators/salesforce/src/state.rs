@@ -308,7 +308,7 @@ pub fn system_ms() -> i64 {
 
 impl Inner {
     pub fn now_ms(&self) -> i64 {
-        system_ms() + self.settings.clock_offset_seconds.saturating_mul(1000)
+        system_ms().saturating_add(self.settings.clock_offset_seconds.saturating_mul(1000))
     }
 
     pub fn user_by_name(&self, username: &str) -> Option<&User> {
@@ -334,7 +334,11 @@ impl Inner {
         if s.ended.is_some() {
             return None;
         }
-        if now - s.last_used_ms > (s.timeout_s as i64).saturating_mul(1000) {
+        if now.saturating_sub(s.last_used_ms)
+            > i64::try_from(s.timeout_s)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000)
+        {
             s.ended = Some("expired");
             return None;
         }

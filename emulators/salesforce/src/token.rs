@@ -102,6 +102,11 @@ fn numeric_date(v: &J) -> Option<i64> {
     }
 }
 
+/// u64 → i64 without wrapping.
+fn si(x: u64) -> i64 {
+    i64::try_from(x).unwrap_or(i64::MAX)
+}
+
 fn strip_slash(s: &str) -> &str {
     s.strip_suffix('/').unwrap_or(s)
 }
@@ -161,7 +166,7 @@ pub fn grant(
     if now_ms
         < app
             .changed_at_ms
-            .saturating_add((settings.propagation_delay_seconds as i64) * 1000)
+            .saturating_add(si(settings.propagation_delay_seconds).saturating_mul(1000))
     {
         return fail(extra, INVALID_CLIENT_ID);
     }
@@ -218,14 +223,14 @@ pub fn grant(
     let Some(exp) = claims.get("exp").and_then(numeric_date) else {
         return fail(extra, INVALID_ASSERTION);
     };
-    if exp <= now - settings.clock_skew_seconds as i64 {
+    if exp <= now.saturating_sub(si(settings.clock_skew_seconds)) {
         return fail(extra, EXPIRED);
     }
     if let Some(max) = settings.max_exp_lifetime_seconds
         && exp
             > now
-                .saturating_add(max as i64)
-                .saturating_add(settings.clock_skew_seconds as i64)
+                .saturating_add(si(max))
+                .saturating_add(si(settings.clock_skew_seconds))
     {
         return fail(extra, EXPIRED);
     }
