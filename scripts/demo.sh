@@ -68,7 +68,7 @@ fi
 if grep -q 'consumer_key: ""' "$CONFIG"; then
   say "sfglue apply (first run: no consumer key yet, so it stops and waits for Salesforce setup)"
   set +e
-  "$SFGLUE_BIN" --config "$CONFIG" apply
+  "$SFGLUE_BIN" --config "$CONFIG" apply --yes
   rc=$?
   set -e
   if [ "$rc" -ne 3 ]; then
@@ -84,7 +84,7 @@ if grep -q 'consumer_key: ""' "$CONFIG"; then
 fi
 
 say "sfglue apply (with the consumer key: stores it and proves the sign-in)"
-"$SFGLUE_BIN" --config "$CONFIG" apply
+"$SFGLUE_BIN" --config "$CONFIG" apply --yes
 
 say "sfglue verify --run-job (signs in with the stored key, runs the Glue job, waits)"
 "$SFGLUE_BIN" --config "$CONFIG" verify --run-job

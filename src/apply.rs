@@ -1,19 +1,22 @@
-//! `sfglue apply`: observe what exists, compute the plan, execute exactly it, then verify.
+//! `sfglue plan` and `sfglue apply`: observe what exists, compute the plan, execute exactly it.
 //!
 //! Order: secret (the key is generated only when the secret does not exist), setup steps and
-//! certificate on disk, buckets, script object, role, role policy, job. Every write is safe to
-//! repeat: a re-run after any failure converges, and a converged run makes read calls only.
+//! certificate on disk, buckets, script object, role, role policy, job, schedule. Every write is
+//! safe to repeat: a re-run after any failure converges, and a converged run makes read calls
+//! only. Same-named resources without sfglue's tags are conflicts, left alone unless `--adopt`.
 
 use crate::aws::{
     CallerIdentity, Identity, JobService, ObjectState, ObjectStore, RoleStore, RunLogs,
-    SecretStore, managed_tags,
+    SecretStore, is_managed, managed_tags,
 };
 use crate::config::Config;
 use crate::crypto;
 use crate::error::{ExitClass, Failure, Result};
 use crate::glue_script;
 use crate::instructions;
-use crate::plan::{self, Action, Change, Observed, ObservedSecret, Plan, ResourceKind};
+use crate::plan::{
+    self, Action, Change, Observed, ObservedBucket, ObservedJob, ObservedSecret, Plan, ResourceKind,
+};
 use crate::policy;
 use crate::report::Reporter;
 use crate::salesforce::Salesforce;
@@ -23,6 +26,7 @@ use serde::Serialize;
 
 #[derive(Debug, Serialize)]
 pub struct ApplyReport {
+    pub environment: Option<String>,
     pub identity: CallerIdentity,
     pub certificate: crypto::CertificateInfo,
     /// True when this run generated the key and certificate.
@@ -34,22 +38,141 @@ pub struct ApplyReport {
     pub verify: Option<VerifyReport>,
 }
 
-/// Every AWS capability apply needs.
+#[derive(Debug, Serialize)]
+pub struct PlanReport {
+    pub environment: Option<String>,
+    pub identity: CallerIdentity,
+    pub changes: Vec<Change>,
+    pub has_changes: bool,
+    pub conflicts: usize,
+}
+
+/// Every AWS capability plan, apply and destroy need.
 pub trait ApplyAws:
     Identity + SecretStore + ObjectStore + RoleStore + JobService + RunLogs
 {
 }
 impl<T: Identity + SecretStore + ObjectStore + RoleStore + JobService + RunLogs> ApplyAws for T {}
 
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Apply without asking.
+    pub yes: bool,
+    /// Take over same-named resources that sfglue does not manage.
+    pub adopt: bool,
+}
+
+/// What `observe` reads beyond the apply basics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Apply { adopt: bool },
+    Destroy,
+}
+
+/// Reads what exists and computes the plan. Read calls only.
+pub async fn plan(
+    config: &Config,
+    aws: &impl ApplyAws,
+    adopt: bool,
+) -> Result<(CallerIdentity, Observed, Plan)> {
+    let id = aws.caller().await?;
+    let observed = observe(config, aws, Purpose::Apply { adopt }).await?;
+    let plan = plan::compute(config, &id, &observed, adopt);
+    Ok((id, observed, plan))
+}
+
+pub async fn run_plan(
+    config: &Config,
+    aws: &impl ApplyAws,
+    rep: &Reporter,
+    adopt: bool,
+) -> Result<PlanReport> {
+    rep.progress(format!("Planning{}", env_suffix(config)));
+    let (id, _, plan) = plan(config, aws, adopt).await?;
+    for line in rep.plan_lines(&plan) {
+        rep.result_raw(&line);
+    }
+    let conflicts = plan.conflicts().len();
+    rep.result_raw(&plan_summary(&plan));
+    Ok(PlanReport {
+        environment: config.env.clone(),
+        identity: id,
+        has_changes: plan.has_changes(),
+        conflicts,
+        changes: plan.changes,
+    })
+}
+
+fn env_suffix(config: &Config) -> String {
+    config
+        .env
+        .as_ref()
+        .map(|e| format!(" (environment {e})"))
+        .unwrap_or_default()
+}
+
+pub fn plan_summary(plan: &Plan) -> String {
+    let count = |f: fn(&Action) -> bool| plan.changes.iter().filter(|c| f(&c.action)).count();
+    format!(
+        "plan: {} to create, {} to update, {} to delete, {} unchanged, {} conflicts",
+        count(|a| matches!(a, Action::Create)),
+        count(|a| matches!(a, Action::Update { .. })),
+        count(|a| matches!(a, Action::Delete)),
+        count(|a| matches!(a, Action::Unchanged)),
+        count(|a| matches!(a, Action::Conflict { .. })),
+    )
+}
+
+/// Refuses a plan with conflicts, before any write.
+pub fn refuse_conflicts(plan: &Plan) -> Result<()> {
+    let conflicts = plan.conflicts();
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let list = conflicts
+        .iter()
+        .map(|c| format!("{} {}", c.resource.label(), c.name))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Failure::runtime(
+        "plan.conflict",
+        format!("same-named resources exist that sfglue does not manage: {list}"),
+    )
+    .with_fix("choose another `name` (or resource names) in the config, or pass --adopt to take them over (they get sfglue's tags and its settings)"))
+}
+
+/// Asks on a terminal; without one, `--yes` is required.
+pub fn confirm(rep: &Reporter, yes: bool, question: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !rep.stdin_is_terminal() {
+        return Err(Failure::config(
+            "confirmation_required",
+            "this would change AWS resources, and there is no terminal to confirm on",
+        )
+        .with_fix("review `sfglue plan`, then pass --yes (CI pipelines always pass --yes)"));
+    }
+    if rep.ask(question) {
+        Ok(())
+    } else {
+        Err(Failure::config(
+            "cancelled",
+            "cancelled; nothing was changed",
+        ))
+    }
+}
+
 pub async fn run(
     config: &Config,
     aws: &impl ApplyAws,
     sf: &impl Salesforce,
     rep: &Reporter,
+    opts: ApplyOptions,
 ) -> std::result::Result<ApplyReport, (Failure, Option<ApplyReport>)> {
     let no_report = |f: Failure| (f, None);
 
-    rep.progress("Resolving the AWS identity");
+    rep.progress(format!("Resolving the AWS identity{}", env_suffix(config)));
     let id = aws.caller().await.map_err(no_report)?;
     rep.result(
         "aws",
@@ -62,27 +185,29 @@ pub async fn run(
     );
 
     rep.progress("Reading what exists");
-    let observed = observe(config, aws).await.map_err(no_report)?;
-    let plan = plan::compute(config, &id, &observed);
-    for c in &plan.changes {
-        rep.detail(format!(
-            "plan: {} {} {}",
-            c.resource.label(),
-            c.name,
-            action_word(&c.action)
-        ));
-    }
+    let observed = observe(config, aws, Purpose::Apply { adopt: opts.adopt })
+        .await
+        .map_err(no_report)?;
+    let plan = plan::compute(config, &id, &observed, opts.adopt);
     // Refuse before the first write, so a refusal leaves nothing half made.
+    refuse_conflicts(&plan).map_err(no_report)?;
     if !config.glue.create_buckets
-        && let Some((bucket, _)) = observed.buckets.iter().find(|(_, exists)| !exists)
+        && let Some(b) = observed.buckets.iter().find(|b| !b.exists)
     {
         return Err(no_report(
             Failure::config(
                 "glue.bucket_missing",
-                format!("the S3 bucket {bucket} does not exist, and glue.create_buckets is false"),
+                format!("the S3 bucket {} does not exist, and glue.create_buckets is false", b.name),
             )
             .with_fix("create the bucket, or set glue.create_buckets: true to let sfglue create it (private, encrypted)"),
         ));
+    }
+    if plan.has_changes() {
+        rep.progress("Plan:");
+        for line in rep.plan_lines(&plan) {
+            rep.progress(line);
+        }
+        confirm(rep, opts.yes, "Apply these changes?").map_err(no_report)?;
     }
 
     let executed = execute(config, aws, &id, &observed, &plan, rep)
@@ -90,6 +215,7 @@ pub async fn run(
         .map_err(no_report)?;
 
     let mut report = ApplyReport {
+        environment: config.env.clone(),
         identity: id,
         certificate: executed.certificate,
         key_generated: executed.key_generated,
@@ -101,6 +227,9 @@ pub async fn run(
     };
     if !report.changed {
         rep.result("summary", "no changes: every resource is up to date");
+    }
+    if !config.glue.connections.is_empty() {
+        rep.warn("the job runs in a VPC (glue.connections): it needs a NAT gateway or VPC endpoints to reach Salesforce, Secrets Manager, S3 and PyPI");
     }
 
     if config.salesforce.consumer_key.is_none() {
@@ -133,38 +262,44 @@ pub async fn run(
     }
 }
 
-fn action_word(a: &Action) -> String {
-    match a {
-        Action::Create => "create".into(),
-        Action::Update { fields } => format!("update ({})", fields.join(", ")),
-        Action::Unchanged => "unchanged".into(),
-    }
-}
-
 /// Reads the current state of every resource. Read calls only.
-pub async fn observe(config: &Config, aws: &impl ApplyAws) -> Result<Observed> {
+pub async fn observe(config: &Config, aws: &impl ApplyAws, purpose: Purpose) -> Result<Observed> {
     let secret_name = &config.secret.name;
+    let adopt = matches!(purpose, Purpose::Apply { adopt: true });
     let secret = match aws.describe_secret(secret_name).await? {
         None => None,
         Some(meta) if meta.deleted_date.is_some() => {
-            return Err(Failure::runtime(
-                "secret.scheduled_for_deletion",
-                format!(
-                    "the secret {secret_name} is scheduled for deletion (on {})",
-                    meta.deleted_date.unwrap_or_default()
-                ),
-            )
-            .with_fix(format!(
-                "restore it (aws secretsmanager restore-secret --secret-id {secret_name}) to keep its key, or choose another secret.name"
-            )));
+            if purpose == Purpose::Destroy {
+                None
+            } else {
+                return Err(Failure::runtime(
+                    "secret.scheduled_for_deletion",
+                    format!(
+                        "the secret {secret_name} is scheduled for deletion (on {})",
+                        meta.deleted_date.unwrap_or_default()
+                    ),
+                )
+                .with_fix(format!(
+                    "restore it (aws secretsmanager restore-secret --secret-id {secret_name}) to keep its key, or choose another secret.name"
+                )));
+            }
         }
-        Some(_) => {
-            let version = aws.current_version(secret_name).await?;
-            let document = SecretDocument::parse(secret_name, &version.text)?;
+        Some(meta) => {
+            let ours = is_managed(&meta.tags, &config.name);
+            let (version_id, document) = if purpose != Purpose::Destroy && (ours || adopt) {
+                let version = aws.current_version(secret_name).await?;
+                (
+                    version.version_id,
+                    Some(SecretDocument::parse(secret_name, &version.text)?),
+                )
+            } else {
+                (String::new(), None)
+            };
             Some(ObservedSecret {
-                arn: version.arn,
-                version_id: version.version_id,
+                arn: meta.arn,
+                version_id,
                 document,
+                tags: meta.tags,
             })
         }
     };
@@ -174,11 +309,30 @@ pub async fn observe(config: &Config, aws: &impl ApplyAws) -> Result<Observed> {
         bucket_names.push(config.glue.output.bucket.clone());
     }
     let mut buckets = Vec::new();
-    for b in bucket_names {
-        let exists = aws.bucket_exists(&b).await?;
-        buckets.push((b, exists));
+    for name in bucket_names {
+        let exists = aws.bucket_exists(&name).await?;
+        let tags = if exists && purpose == Purpose::Destroy {
+            aws.bucket_tags(&name).await?
+        } else {
+            Default::default()
+        };
+        let empty = if exists && purpose == Purpose::Destroy && is_managed(&tags, &config.name) {
+            let keys = aws.list_keys(&name, "", 2).await?;
+            Some(
+                keys.iter()
+                    .all(|k| name == config.glue.script.bucket && *k == config.glue.script.key),
+            )
+        } else {
+            None
+        };
+        buckets.push(ObservedBucket {
+            name,
+            exists,
+            tags,
+            empty,
+        });
     }
-    let script_bucket_exists = buckets.first().is_some_and(|(_, e)| *e);
+    let script_bucket_exists = buckets.first().is_some_and(|b| b.exists);
     let script = if script_bucket_exists {
         aws.object_state(&config.glue.script).await?
     } else {
@@ -191,7 +345,14 @@ pub async fn observe(config: &Config, aws: &impl ApplyAws) -> Result<Observed> {
     } else {
         None
     };
-    let job = aws.get_job(&config.glue.job_name).await?;
+    let job = match aws.get_job(&config.glue.job_name).await? {
+        None => None,
+        Some(spec) => Some(ObservedJob {
+            tags: aws.job_tags(&spec.name).await?,
+            spec,
+        }),
+    };
+    let trigger = aws.get_trigger(&config.glue.trigger_name()).await?;
     Ok(Observed {
         secret,
         buckets,
@@ -199,6 +360,7 @@ pub async fn observe(config: &Config, aws: &impl ApplyAws) -> Result<Observed> {
         role,
         role_policy,
         job,
+        trigger,
     })
 }
 
@@ -226,6 +388,18 @@ fn request_token(
     crypto::sha256_hex(&material)[..64].to_string()
 }
 
+fn adopting(action: Option<&Action>) -> bool {
+    matches!(action, Some(Action::Update { fields }) if fields.iter().any(|f| f == "tags"))
+}
+
+fn changes_besides_tags(action: Option<&Action>) -> bool {
+    match action {
+        Some(Action::Create) => true,
+        Some(Action::Update { fields }) => fields.iter().any(|f| f != "tags"),
+        _ => false,
+    }
+}
+
 async fn execute(
     config: &Config,
     aws: &impl ApplyAws,
@@ -239,42 +413,60 @@ async fn execute(
     let mut key_generated = false;
 
     // 1. Secret.
-    let (secret_arn, secret_version, document) =
-        match (plan.action_for(ResourceKind::Secret), &observed.secret) {
-            (Some(Action::Create), _) => {
-                rep.progress(format!(
-                    "Generating an RSA-{} key and a self-signed certificate",
-                    config.certificate.key_size
-                ));
-                let key = crypto::generate(
-                    &config.certificate.common_name,
-                    config.certificate.key_size,
-                    config.certificate.validity_days,
-                )?;
-                key_generated = true;
-                rep.result(
-                    "certificate",
-                    format!(
-                        "generated  SHA-256 {}  expires {}",
-                        key.info.sha256, key.info.not_after
-                    ),
-                );
-                let doc = SecretDocument::new(&key, settings);
-                let text = doc.to_secret_string();
-                let (arn, version) = aws
-                    .create_secret(
-                        &config.secret.name,
-                        &text,
-                        config.secret.kms_key_id.as_deref(),
-                        &request_token(&config.secret.name, None, &text),
-                        &tags,
-                    )
-                    .await?;
-                rep.result("secret", format!("created    {arn}"));
-                (arn, version, doc)
+    let secret_action = plan.action_for(ResourceKind::Secret);
+    let (secret_arn, secret_version, document) = match (secret_action, &observed.secret) {
+        (Some(Action::Create), _) => {
+            rep.progress(format!(
+                "Generating an RSA-{} key and a self-signed certificate",
+                config.certificate.key_size
+            ));
+            let key = crypto::generate(
+                &config.certificate.common_name,
+                config.certificate.key_size,
+                config.certificate.validity_days,
+            )?;
+            key_generated = true;
+            rep.result(
+                "certificate",
+                format!(
+                    "generated  SHA-256 {}  expires {}",
+                    key.info.sha256, key.info.not_after
+                ),
+            );
+            let doc = SecretDocument::new(&key, settings);
+            let text = doc.to_secret_string();
+            let (arn, version) = aws
+                .create_secret(
+                    &config.secret.name,
+                    &text,
+                    config.secret.kms_key_id.as_deref(),
+                    &request_token(&config.secret.name, None, &text),
+                    &tags,
+                )
+                .await?;
+            rep.result("secret", format!("created    {arn}"));
+            (arn, version, doc)
+        }
+        (action, Some(current)) => {
+            let doc = current.document.clone().ok_or_else(|| {
+                Failure::runtime(
+                    "plan.inconsistent",
+                    "the secret's document was not read; it is not sfglue's",
+                )
+            })?;
+            if adopting(action) {
+                aws.tag_secret(&current.arn, &tags).await?;
             }
-            (Some(Action::Update { fields }), Some(current)) => {
-                let doc = current.document.with_settings(settings);
+            rep.result(
+                "certificate",
+                format!("kept       SHA-256 {}", doc.certificate_sha256),
+            );
+            if changes_besides_tags(action) {
+                let fields = match action {
+                    Some(Action::Update { fields }) => fields.join(", "),
+                    _ => String::new(),
+                };
+                let doc = doc.with_settings(settings);
                 let text = doc.to_secret_string();
                 let version = aws
                     .put_secret_version(
@@ -284,38 +476,28 @@ async fn execute(
                     )
                     .await?;
                 rep.result(
-                    "certificate",
-                    format!("kept       SHA-256 {}", doc.certificate_sha256),
-                );
-                rep.result(
                     "secret",
                     format!(
-                        "updated    {} (new version with the same key; changed: {})",
-                        current.arn,
-                        fields.join(", ")
+                        "updated    {} (new version with the same key; changed: {fields})",
+                        current.arn
                     ),
                 );
                 (current.arn.clone(), version, doc)
-            }
-            (_, Some(current)) => {
+            } else {
                 rep.result(
-                    "certificate",
-                    format!("kept       SHA-256 {}", current.document.certificate_sha256),
+                    "secret",
+                    format!("{}{}", verb(action, "created"), current.arn),
                 );
-                rep.result("secret", format!("unchanged  {}", current.arn));
-                (
-                    current.arn.clone(),
-                    current.version_id.clone(),
-                    current.document.clone(),
-                )
+                (current.arn.clone(), current.version_id.clone(), doc)
             }
-            (_, None) => {
-                return Err(Failure::runtime(
-                    "plan.inconsistent",
-                    "the plan has no secret step for a missing secret",
-                ));
-            }
-        };
+        }
+        (_, None) => {
+            return Err(Failure::runtime(
+                "plan.inconsistent",
+                "the plan has no secret step for a missing secret",
+            ));
+        }
+    };
     let certificate = crypto::certificate_info(&document.certificate_pem)?;
 
     // 2. The Salesforce setup steps and the public certificate.
@@ -337,7 +519,8 @@ async fn execute(
         written.certificate.display()
     ));
 
-    // 3. Buckets and the script.
+    // 3. Buckets and the script. Tags go on first, so that a bucket is recognisably sfglue's
+    //    even if a later step of its set-up fails.
     for change in plan
         .changes
         .iter()
@@ -352,7 +535,7 @@ async fn execute(
         }
     }
     let script_action = plan.action_for(ResourceKind::Script);
-    if script_action != Some(&Action::Unchanged) {
+    if changes_besides_tags(script_action) {
         let body = glue_script::SOURCE.as_bytes();
         aws.put_object(&config.glue.script, body, &crypto::sha256_hex(body))
             .await?;
@@ -374,9 +557,14 @@ async fn execute(
             aws.create_role(&config.glue.role_name, &trust, &tags)
                 .await?;
         }
-        Some(Action::Update { .. }) => {
-            aws.update_trust_policy(&config.glue.role_name, &trust)
-                .await?;
+        Some(Action::Update { fields }) => {
+            if fields.iter().any(|f| f == "tags") {
+                aws.tag_role(&config.glue.role_name, &tags).await?;
+            }
+            if fields.iter().any(|f| f == "trust_policy") {
+                aws.update_trust_policy(&config.glue.role_name, &trust)
+                    .await?;
+            }
         }
         _ => {}
     }
@@ -389,7 +577,7 @@ async fn execute(
         ),
     );
     let policy_action = plan.action_for(ResourceKind::RolePolicy);
-    if policy_action != Some(&Action::Unchanged) {
+    if changes_besides_tags(policy_action) {
         let doc = plan::desired_policy(config, id, &secret_arn);
         aws.put_inline_policy(&config.glue.role_name, policy::INLINE_POLICY_NAME, &doc)
             .await?;
@@ -403,18 +591,52 @@ async fn execute(
         ),
     );
 
-    // 5. The job (UpdateJob replaces the whole definition, so send all of it).
+    // 5. The job (its fields that sfglue does not manage stay as they are).
     let job_action = plan.action_for(ResourceKind::Job);
     let spec = plan::desired_job(config, id, &secret_arn);
+    let mut job_tags = tags.clone();
+    job_tags.extend(config.glue.tags.clone());
     match job_action {
-        Some(Action::Create) => aws.create_job(&spec, &tags).await?,
-        Some(Action::Update { .. }) => aws.update_job(&spec).await?,
+        Some(Action::Create) => aws.create_job(&spec, &job_tags).await?,
+        Some(Action::Update { fields }) => {
+            if fields.iter().any(|f| f == "tags") {
+                aws.tag_job(&spec.name, &job_tags).await?;
+            }
+            if changes_besides_tags(job_action) {
+                aws.update_job(&spec).await?;
+            }
+        }
         _ => {}
     }
     rep.result(
         "job",
         format!("{}{}", verb(job_action, "created"), spec.name),
     );
+
+    // 6. The schedule.
+    let trigger_action = plan.action_for(ResourceKind::Trigger);
+    if let Some(action) = trigger_action {
+        let name = config.glue.trigger_name();
+        match (action, plan::desired_trigger(config)) {
+            (Action::Create, Some(t)) => aws.create_trigger(&t, &tags).await?,
+            (Action::Update { fields }, Some(t)) => {
+                if fields.iter().any(|f| f == "tags") {
+                    aws.tag_trigger(&name, &tags).await?;
+                }
+                if changes_besides_tags(Some(action)) {
+                    aws.update_trigger(&t).await?;
+                }
+            }
+            (Action::Delete, _) => aws.delete_trigger(&name).await?,
+            _ => {}
+        }
+        let word = if *action == Action::Delete {
+            "deleted    ".to_string()
+        } else {
+            verb(Some(action), "created")
+        };
+        rep.result("schedule", format!("{word}{name}"));
+    }
 
     Ok(Executed {
         certificate,

@@ -6,6 +6,7 @@
 
 use crate::error::{Failure, Result};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Config files larger than this are refused before parsing (a config is a few hundred bytes).
@@ -13,45 +14,45 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // The file as written. Field names here are the documented config keys: keep them stable.
+//
+// Every field is optional at this level so that one type serves a whole file, the shared
+// defaults of a multi-environment file, and each environment's overrides; required keys are
+// checked after merging, with the key's position in the message.
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    version: u32,
-    name: String,
-    #[serde(default)]
-    aws: RawAws,
-    salesforce: RawSalesforce,
-    #[serde(default)]
-    certificate: RawCertificate,
-    #[serde(default)]
-    secret: RawSecret,
-    glue: RawGlue,
-    queries: Vec<RawQuery>,
-    #[serde(default)]
+    version: Option<u32>,
+    name: Option<String>,
+    aws: Option<RawAws>,
+    salesforce: Option<RawSalesforce>,
+    certificate: Option<RawCertificate>,
+    secret: Option<RawSecret>,
+    glue: Option<RawGlue>,
+    queries: Option<Vec<RawQuery>>,
     output_dir: Option<String>,
+    /// Named environments; the other top-level keys are their shared defaults.
+    environments: Option<BTreeMap<String, RawConfig>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAws {
     region: Option<String>,
     endpoint_url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSalesforce {
-    login_url: String,
+    login_url: Option<String>,
     audience: Option<String>,
-    username: String,
-    #[serde(default)]
+    username: Option<String>,
     consumer_key: Option<String>,
-    #[serde(default)]
     api_version: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCertificate {
     common_name: Option<String>,
@@ -59,31 +60,77 @@ struct RawCertificate {
     validity_days: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSecret {
     name: Option<String>,
     kms_key_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGlue {
     job_name: Option<String>,
-    script_bucket: String,
+    script_bucket: Option<String>,
     script_prefix: Option<String>,
-    output: String,
-    #[serde(default)]
+    output: Option<String>,
     create_buckets: Option<bool>,
     timeout_minutes: Option<u32>,
+    job_type: Option<String>,
+    glue_version: Option<String>,
+    max_capacity: Option<f64>,
+    worker_type: Option<String>,
+    number_of_workers: Option<u32>,
+    max_retries: Option<u32>,
+    max_concurrent_runs: Option<u32>,
+    execution_class: Option<String>,
+    connections: Option<Vec<String>>,
+    schedule: Option<String>,
+    tags: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawQuery {
     name: String,
     soql: String,
 }
+
+/// Field-wise "override wins" merge of two layers of the same section.
+trait Merge: Sized {
+    fn merge(self, over: Self) -> Self;
+}
+
+fn merge_opt<T: Merge>(base: Option<T>, over: Option<T>) -> Option<T> {
+    match (base, over) {
+        (Some(b), Some(o)) => Some(b.merge(o)),
+        (b, o) => o.or(b),
+    }
+}
+
+macro_rules! merge_fields {
+    ($ty:ident { $($field:ident),* } nested { $($nested:ident),* }) => {
+        impl Merge for $ty {
+            fn merge(self, over: Self) -> Self {
+                $ty {
+                    $($field: over.$field.or(self.$field),)*
+                    $($nested: merge_opt(self.$nested, over.$nested),)*
+                }
+            }
+        }
+    };
+}
+
+merge_fields!(RawConfig { version, name, queries, output_dir, environments } nested { aws, salesforce, certificate, secret, glue });
+merge_fields!(RawAws { region, endpoint_url } nested {});
+merge_fields!(RawSalesforce { login_url, audience, username, consumer_key, api_version } nested {});
+merge_fields!(RawCertificate { common_name, key_size, validity_days } nested {});
+merge_fields!(RawSecret { name, kms_key_id } nested {});
+merge_fields!(RawGlue {
+    job_name, script_bucket, script_prefix, output, create_buckets, timeout_minutes, job_type,
+    glue_version, max_capacity, worker_type, number_of_workers, max_retries, max_concurrent_runs,
+    execution_class, connections, schedule, tags
+} nested {});
 
 // ---------------------------------------------------------------------------------------------
 // The validated config.
@@ -97,6 +144,8 @@ pub const DEFAULT_TIMEOUT_MINUTES: u32 = 30;
 pub struct Config {
     /// Where the config was read from (for messages).
     pub path: PathBuf,
+    /// The environment this config was resolved for, in a multi-environment file.
+    pub env: Option<String>,
     pub name: String,
     pub aws: AwsSettings,
     pub salesforce: SalesforceSettings,
@@ -153,6 +202,34 @@ pub struct GlueSettings {
     pub output: S3Location,
     pub create_buckets: bool,
     pub timeout_minutes: u32,
+    pub job_type: JobType,
+    pub max_retries: u32,
+    pub max_concurrent_runs: u32,
+    pub connections: Vec<String>,
+    /// A Glue schedule expression, `cron(...)`; makes a scheduled trigger `<job>-schedule`.
+    pub schedule: Option<String>,
+    /// Extra tags on the job (next to sfglue's own).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// How the job runs: a Python shell job (the default) or a Glue Spark job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobType {
+    /// `pythonshell`, Python 3.9; `max_capacity` is 0.0625 or 1 DPU.
+    PythonShell { max_capacity: f64 },
+    /// `glueetl` (Spark), Glue 5.0 by default.
+    Spark {
+        glue_version: String,
+        worker_type: String,
+        number_of_workers: u32,
+        flex: bool,
+    },
+}
+
+impl GlueSettings {
+    pub fn trigger_name(&self) -> String {
+        format!("{}-schedule", self.job_name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,8 +254,7 @@ pub struct Query {
 // ---------------------------------------------------------------------------------------------
 // Loading.
 
-/// Reads, parses and validates a config file.
-pub fn load(path: &Path) -> Result<Config> {
+fn read_text(path: &Path) -> Result<String> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| {
         Failure::config(
@@ -197,17 +273,33 @@ pub fn load(path: &Path) -> Result<Config> {
         )
         .with_fix("point --config at the sfglue config, not at another file"));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    std::fs::read_to_string(path).map_err(|e| {
         Failure::config(
             "config.unreadable",
             format!("cannot read config file {shown}: {e}"),
         )
-    })?;
-    parse(&text, path)
+    })
 }
 
-/// Parses and validates config text; `path` is used for messages and relative paths.
-pub fn parse(text: &str, path: &Path) -> Result<Config> {
+/// Reads, parses and validates a config file, for environment `env` when the file has several.
+pub fn load(path: &Path, env: Option<&str>) -> Result<Config> {
+    parse(&read_text(path)?, path, env)
+}
+
+/// Every environment of a file (or its one config), each validated.
+pub fn load_all(path: &Path) -> Result<Vec<Config>> {
+    let text = read_text(path)?;
+    let raw = parse_raw(&text, path)?;
+    match &raw.environments {
+        None => Ok(vec![parse(&text, path, None)?]),
+        Some(envs) => envs
+            .keys()
+            .map(|name| parse(&text, path, Some(name)))
+            .collect(),
+    }
+}
+
+fn parse_raw(text: &str, path: &Path) -> Result<RawConfig> {
     let shown = path.display().to_string();
     if text.trim().is_empty() {
         return Err(
@@ -215,12 +307,75 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
                 .with_fix("write a starting config with `sfglue init`"),
         );
     }
-    let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| yaml_failure(&shown, &e))?;
+    serde_yaml::from_str(text).map_err(|e| yaml_failure(&shown, &e))
+}
+
+/// Parses and validates config text; `path` is used for messages and relative paths.
+pub fn parse(text: &str, path: &Path, env: Option<&str>) -> Result<Config> {
+    let shown = path.display().to_string();
+    let mut raw = parse_raw(text, path)?;
+    let environments = raw.environments.take();
+    let raw = match (environments, env) {
+        (None, None) => raw,
+        (None, Some(e)) => {
+            return Err(Failure::config(
+                "config.no_environments",
+                format!("{shown} has no `environments`, so --env {e} cannot be used"),
+            )
+            .with_fix("drop --env, or add an `environments:` section to the config"));
+        }
+        (Some(envs), None) => {
+            let names: Vec<&str> = envs.keys().map(String::as_str).collect();
+            return Err(Failure::config(
+                "config.env_required",
+                format!(
+                    "{shown} defines environments ({}); choose one",
+                    names.join(", ")
+                ),
+            )
+            .with_fix("pass --env NAME (or --all-envs where the command has it)"));
+        }
+        (Some(mut envs), Some(e)) => match envs.remove(e) {
+            None => {
+                let names: Vec<&str> = envs.keys().map(String::as_str).collect();
+                return Err(Failure::config(
+                    "config.unknown_env",
+                    format!(
+                        "{shown} has no environment {e:?} (it has: {})",
+                        names.join(", ")
+                    ),
+                )
+                .with_fix("pass one of the names under `environments:`"));
+            }
+            Some(over) => {
+                if over.environments.is_some() {
+                    return Err(Failure::config(
+                        "config.nested_environments",
+                        format!("{shown}: environment {e:?} has its own `environments`"),
+                    )
+                    .with_fix("environments cannot be nested: move them to the top level"));
+                }
+                if over.version.is_some() {
+                    return Err(Failure::config(
+                        "config.env_version",
+                        format!("{shown}: environment {e:?} sets `version`"),
+                    )
+                    .with_fix("set `version: 1` once, at the top of the file"));
+                }
+                raw.merge(over)
+            }
+        },
+    };
     let base_dir = path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    Validator { text, file: &shown }.validate(raw, path, &base_dir)
+    Validator {
+        text,
+        file: &shown,
+        env,
+    }
+    .validate(raw, path, &base_dir)
 }
 
 fn yaml_failure(file: &str, e: &serde_yaml::Error) -> Failure {
@@ -258,31 +413,63 @@ fn yaml_failure(file: &str, e: &serde_yaml::Error) -> Failure {
 struct Validator<'a> {
     text: &'a str,
     file: &'a str,
+    env: Option<&'a str>,
 }
 
 impl Validator<'_> {
     /// A config-class failure located at the key `path` (dotted, e.g. `salesforce.login_url`).
     fn fail(&self, key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Failure {
-        let location = match locate_key(self.text, key) {
+        // In a multi-environment file the key is in the environment's section or in the
+        // shared defaults.
+        let found = self
+            .env
+            .and_then(|e| locate_key(self.text, &format!("environments.{e}.{key}")))
+            .or_else(|| locate_key(self.text, key))
+            .or_else(|| {
+                self.env
+                    .and_then(|e| locate_key(self.text, &format!("environments.{e}")))
+            });
+        let location = match found {
             Some((line, col)) => format!("{}:{line}:{col}", self.file),
             None => self.file.to_string(),
         };
+        let env = self
+            .env
+            .map(|e| format!(" (environment {e})"))
+            .unwrap_or_default();
         Failure::config(
             "config.invalid_value",
-            format!("{location}: `{key}`: {}", problem.into()),
+            format!("{location}: `{key}`{env}: {}", problem.into()),
         )
         .with_fix(fix)
     }
 
+    fn required<T>(&self, value: Option<T>, key: &str) -> Result<T> {
+        value.ok_or_else(|| {
+            Failure {
+                code: "config.missing_field".into(),
+                ..self.fail(
+                    key,
+                    "is required but not set",
+                    "add the key; `sfglue init` writes a complete example and the README lists every key",
+                )
+            }
+        })
+    }
+
     fn validate(&self, raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Config> {
-        if raw.version != 1 {
+        let version = self.required(raw.version, "version")?;
+        if version != 1 {
             return Err(self.fail(
                 "version",
-                format!("version {} is not supported", raw.version),
+                format!("version {version} is not supported"),
                 "set `version: 1`",
             ));
         }
-        let name = raw.name.trim().to_string();
+        let name = self.required(raw.name, "name")?.trim().to_string();
+        let raw_aws = raw.aws.unwrap_or_default();
+        let raw_certificate = raw.certificate.unwrap_or_default();
+        let raw_secret = raw.secret.unwrap_or_default();
         if !is_valid_name(&name) {
             return Err(self.fail(
                 "name",
@@ -292,20 +479,20 @@ impl Validator<'_> {
         }
 
         let aws = AwsSettings {
-            region: match raw.aws.region {
+            region: match raw_aws.region {
                 Some(r) => Some(self.region(&r)?),
                 None => None,
             },
-            endpoint_url: match raw.aws.endpoint_url {
+            endpoint_url: match raw_aws.endpoint_url {
                 Some(u) => Some(self.endpoint_url(&u)?),
                 None => None,
             },
         };
 
-        let salesforce = self.salesforce(raw.salesforce)?;
+        let salesforce = self.salesforce(self.required(raw.salesforce, "salesforce")?)?;
 
         let certificate = {
-            let key_size = raw.certificate.key_size.unwrap_or(DEFAULT_KEY_SIZE);
+            let key_size = raw_certificate.key_size.unwrap_or(DEFAULT_KEY_SIZE);
             if ![2048, 3072, 4096].contains(&key_size) {
                 return Err(self.fail(
                     "certificate.key_size",
@@ -313,8 +500,7 @@ impl Validator<'_> {
                     "use 2048 (the default), 3072 or 4096",
                 ));
             }
-            let validity_days = raw
-                .certificate
+            let validity_days = raw_certificate
                 .validity_days
                 .unwrap_or(DEFAULT_VALIDITY_DAYS);
             if !(1..=3650).contains(&validity_days) {
@@ -324,8 +510,7 @@ impl Validator<'_> {
                     "use 1 to 3650 days (365 is the default)",
                 ));
             }
-            let common_name = raw
-                .certificate
+            let common_name = raw_certificate
                 .common_name
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|| format!("{name} Salesforce JWT"));
@@ -344,8 +529,7 @@ impl Validator<'_> {
         };
 
         let secret = {
-            let secret_name = raw
-                .secret
+            let secret_name = raw_secret
                 .name
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|| format!("{name}/salesforce-jwt"));
@@ -356,7 +540,7 @@ impl Validator<'_> {
                     "use 1 to 512 of A-Z a-z 0-9 / _ + = . @ -, and do not end with '-' and six characters",
                 ));
             }
-            let kms_key_id = match raw.secret.kms_key_id.map(|s| s.trim().to_string()) {
+            let kms_key_id = match raw_secret.kms_key_id.map(|s| s.trim().to_string()) {
                 None => None,
                 Some(k) if k.is_empty() => None,
                 Some(k) => {
@@ -376,9 +560,10 @@ impl Validator<'_> {
             }
         };
 
-        let glue = self.glue(raw.glue, &name)?;
+        let glue = self.glue(self.required(raw.glue, "glue")?, &name)?;
 
-        if raw.queries.is_empty() {
+        let raw_queries = self.required(raw.queries, "queries")?;
+        if raw_queries.is_empty() {
             return Err(self.fail(
                 "queries",
                 "no query is configured",
@@ -386,7 +571,7 @@ impl Validator<'_> {
             ));
         }
         let mut queries = Vec::new();
-        for q in raw.queries {
+        for q in raw_queries {
             let qname = q.name.trim().to_string();
             if !is_valid_query_name(&qname) {
                 return Err(self.fail(
@@ -420,6 +605,7 @@ impl Validator<'_> {
 
         Ok(Config {
             path: path.to_path_buf(),
+            env: self.env.map(str::to_string),
             name,
             aws,
             salesforce,
@@ -475,12 +661,18 @@ impl Validator<'_> {
     }
 
     fn salesforce(&self, raw: RawSalesforce) -> Result<SalesforceSettings> {
-        let login_url = self.https_url("salesforce.login_url", &raw.login_url)?;
+        let login_url = self.https_url(
+            "salesforce.login_url",
+            &self.required(raw.login_url, "salesforce.login_url")?,
+        )?;
         let audience = match raw.audience {
             Some(a) if !a.trim().is_empty() => self.https_url("salesforce.audience", &a)?,
             _ => derive_audience(&login_url),
         };
-        let username = raw.username.trim().to_string();
+        let username = self
+            .required(raw.username, "salesforce.username")?
+            .trim()
+            .to_string();
         if username.is_empty()
             || !username.contains('@')
             || username.chars().any(char::is_whitespace)
@@ -580,6 +772,7 @@ impl Validator<'_> {
     }
 
     fn glue(&self, raw: RawGlue, name: &str) -> Result<GlueSettings> {
+        let job_type = self.job_type(&raw)?;
         let job_name = raw
             .job_name
             .map(|s| s.trim().to_string())
@@ -596,7 +789,10 @@ impl Validator<'_> {
                 "use letters, digits, '-', '_' and '.'",
             ));
         }
-        let bucket = raw.script_bucket.trim().to_string();
+        let bucket = self
+            .required(raw.script_bucket, "glue.script_bucket")?
+            .trim()
+            .to_string();
         if !is_valid_bucket(&bucket) {
             return Err(self.fail(
                 "glue.script_bucket",
@@ -609,13 +805,67 @@ impl Validator<'_> {
             bucket,
             key: format!("{prefix}{name}/{}", crate::glue_script::FILE_NAME),
         };
-        let output = self.s3_uri("glue.output", &raw.output)?;
+        let output = self.s3_uri("glue.output", &self.required(raw.output, "glue.output")?)?;
         let timeout_minutes = raw.timeout_minutes.unwrap_or(DEFAULT_TIMEOUT_MINUTES);
         if !(1..=2880).contains(&timeout_minutes) {
             return Err(self.fail(
                 "glue.timeout_minutes",
                 format!("{timeout_minutes} minutes is out of range"),
                 "use 1 to 2880 minutes",
+            ));
+        }
+        let max_retries = raw.max_retries.unwrap_or(0);
+        if max_retries > 10 {
+            return Err(self.fail(
+                "glue.max_retries",
+                format!("{max_retries} is out of range"),
+                "use 0 to 10",
+            ));
+        }
+        let max_concurrent_runs = raw.max_concurrent_runs.unwrap_or(1);
+        if !(1..=1000).contains(&max_concurrent_runs) {
+            return Err(self.fail(
+                "glue.max_concurrent_runs",
+                format!("{max_concurrent_runs} is out of range"),
+                "use 1 to 1000",
+            ));
+        }
+        let connections = raw.connections.unwrap_or_default();
+        if let Some(bad) = connections
+            .iter()
+            .find(|c| c.trim().is_empty() || c.len() > 255)
+        {
+            return Err(self.fail(
+                "glue.connections",
+                format!("{bad:?} is not a Glue connection name"),
+                "list the names of existing Glue connections",
+            ));
+        }
+        let schedule = match raw.schedule.map(|s| s.trim().to_string()) {
+            Some(s) if !s.is_empty() => {
+                if !(s.starts_with("cron(")
+                    && s.ends_with(')')
+                    && s[5..s.len() - 1].split_whitespace().count() == 6)
+                {
+                    return Err(self.fail(
+                        "glue.schedule",
+                        format!("{s:?} is not a Glue schedule"),
+                        "write a six-field cron expression such as \"cron(0 2 * * ? *)\" (02:00 UTC daily)",
+                    ));
+                }
+                Some(s)
+            }
+            _ => None,
+        };
+        let tags = raw.tags.unwrap_or_default();
+        if let Some(k) = tags
+            .keys()
+            .find(|k| k.starts_with("aws:") || *k == "managed-by" || k.starts_with("sfglue:"))
+        {
+            return Err(self.fail(
+                "glue.tags",
+                format!("the tag key {k:?} is reserved"),
+                "choose another key: aws:*, managed-by and sfglue:* belong to AWS and sfglue",
             ));
         }
         Ok(GlueSettings {
@@ -625,7 +875,113 @@ impl Validator<'_> {
             output,
             create_buckets: raw.create_buckets.unwrap_or(true),
             timeout_minutes,
+            job_type,
+            max_retries,
+            max_concurrent_runs,
+            connections,
+            schedule,
+            tags,
         })
+    }
+
+    fn job_type(&self, raw: &RawGlue) -> Result<JobType> {
+        let spark_only = |key: &str, set: bool| -> Result<()> {
+            if set {
+                Err(self.fail(
+                    key,
+                    "applies to Spark jobs only",
+                    "remove it, or set glue.job_type: spark",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match raw
+            .job_type
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or("pythonshell")
+        {
+            "pythonshell" => {
+                spark_only("glue.glue_version", raw.glue_version.is_some())?;
+                spark_only("glue.worker_type", raw.worker_type.is_some())?;
+                spark_only("glue.number_of_workers", raw.number_of_workers.is_some())?;
+                let flex = raw
+                    .execution_class
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case("flex"));
+                spark_only("glue.execution_class", flex)?;
+                let max_capacity = raw.max_capacity.unwrap_or(0.0625);
+                if max_capacity != 0.0625 && max_capacity != 1.0 {
+                    return Err(self.fail(
+                        "glue.max_capacity",
+                        format!("{max_capacity} DPU is not allowed for a Python shell job"),
+                        "use 0.0625 (the default) or 1",
+                    ));
+                }
+                Ok(JobType::PythonShell { max_capacity })
+            }
+            "spark" => {
+                if raw.max_capacity.is_some() {
+                    return Err(self.fail(
+                        "glue.max_capacity",
+                        "applies to Python shell jobs only",
+                        "size a Spark job with glue.worker_type and glue.number_of_workers",
+                    ));
+                }
+                let glue_version = raw.glue_version.clone().unwrap_or_else(|| "5.0".into());
+                if !["4.0", "5.0", "5.1"].contains(&glue_version.as_str()) {
+                    return Err(self.fail(
+                        "glue.glue_version",
+                        format!("{glue_version:?} is not supported"),
+                        "use \"5.0\" (the default), \"5.1\" or \"4.0\"",
+                    ));
+                }
+                let worker_type = raw.worker_type.clone().unwrap_or_else(|| "G.1X".into());
+                let known = [
+                    "G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X",
+                    "R.8X",
+                ];
+                if !known.contains(&worker_type.as_str()) {
+                    return Err(self.fail(
+                        "glue.worker_type",
+                        format!("{worker_type:?} is not a Glue Spark worker type"),
+                        "use G.1X (the default), G.2X, G.4X, G.8X, G.12X, G.16X or R.1X to R.8X",
+                    ));
+                }
+                let number_of_workers = raw.number_of_workers.unwrap_or(2);
+                if !(2..=299).contains(&number_of_workers) {
+                    return Err(self.fail(
+                        "glue.number_of_workers",
+                        format!("{number_of_workers} is out of range"),
+                        "use 2 to 299 workers",
+                    ));
+                }
+                let flex = match raw.execution_class.as_deref().map(str::trim) {
+                    None => false,
+                    Some(c) if c.eq_ignore_ascii_case("standard") => false,
+                    Some(c) if c.eq_ignore_ascii_case("flex") => true,
+                    Some(c) => {
+                        return Err(self.fail(
+                            "glue.execution_class",
+                            format!("{c:?} is not an execution class"),
+                            "use STANDARD or FLEX",
+                        ));
+                    }
+                };
+                Ok(JobType::Spark {
+                    glue_version,
+                    worker_type,
+                    number_of_workers,
+                    flex,
+                })
+            }
+            other => Err(self.fail(
+                "glue.job_type",
+                format!("{other:?} is not a job type"),
+                "use pythonshell (the default) or spark",
+            )),
+        }
     }
 
     fn s3_uri(&self, key: &str, raw: &str) -> Result<S3Location> {
@@ -775,10 +1131,10 @@ mod tests {
     use super::*;
 
     fn ok(text: &str) -> Config {
-        parse(text, Path::new("/cfg/sfglue.yaml")).unwrap()
+        parse(text, Path::new("/cfg/sfglue.yaml"), None).unwrap()
     }
     fn err(text: &str) -> Failure {
-        parse(text, Path::new("sfglue.yaml")).unwrap_err()
+        parse(text, Path::new("sfglue.yaml"), None).unwrap_err()
     }
 
     const MINIMAL: &str = "version: 1
@@ -908,6 +1264,110 @@ queries:
         assert!(e.message.contains("secret.kms_key_id"));
         let c = ok(&format!("{MINIMAL}certificate:\n  key_size: 4096\n"));
         assert_eq!(c.certificate.key_size, 4096);
+    }
+
+    const ENVS: &str = "version: 1
+salesforce:
+  username: integration@acme.example
+glue:
+  script_bucket: acme-glue-scripts
+  output: s3://acme-data/salesforce
+queries:
+  - name: accounts
+    soql: SELECT Id FROM Account
+environments:
+  dev:
+    name: acme-dev
+    salesforce:
+      login_url: https://acme--dev.sandbox.my.salesforce.com
+  prod:
+    name: acme-prod
+    aws:
+      region: eu-west-1
+    salesforce:
+      login_url: https://acme.my.salesforce.com
+      consumer_key: 3MVGprod
+";
+
+    #[test]
+    fn environments_share_defaults_and_override_them() {
+        let dev = parse(ENVS, Path::new("e.yaml"), Some("dev")).unwrap();
+        assert_eq!(dev.env.as_deref(), Some("dev"));
+        assert_eq!(dev.name, "acme-dev");
+        assert_eq!(dev.salesforce.audience, "https://test.salesforce.com");
+        assert_eq!(dev.salesforce.username, "integration@acme.example");
+        assert_eq!(dev.aws.region, None);
+        let prod = parse(ENVS, Path::new("e.yaml"), Some("prod")).unwrap();
+        assert_eq!(prod.aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(prod.salesforce.consumer_key.as_deref(), Some("3MVGprod"));
+        assert_eq!(prod.secret.name, "acme-prod/salesforce-jwt");
+        assert_eq!(prod.queries, dev.queries);
+    }
+
+    #[test]
+    fn environment_choice_errors() {
+        let e = parse(ENVS, Path::new("e.yaml"), None).unwrap_err();
+        assert_eq!(e.code, "config.env_required");
+        assert!(e.message.contains("dev, prod"), "{}", e.message);
+        let e = parse(ENVS, Path::new("e.yaml"), Some("uat")).unwrap_err();
+        assert_eq!(e.code, "config.unknown_env");
+        let e = parse(MINIMAL, Path::new("m.yaml"), Some("dev")).unwrap_err();
+        assert_eq!(e.code, "config.no_environments");
+        // A bad value inside an environment points into that environment's section.
+        let bad = ENVS.replace(
+            "https://acme.my.salesforce.com",
+            "http://acme.my.salesforce.com",
+        );
+        let e = parse(&bad, Path::new("e.yaml"), Some("prod")).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("e.yaml:20:7: `salesforce.login_url` (environment prod)"),
+            "{}",
+            e.message
+        );
+        // A missing required key is named.
+        let e = parse(
+            &ENVS.replace("    name: acme-dev\n", ""),
+            Path::new("e.yaml"),
+            Some("dev"),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "config.missing_field");
+        assert!(e.message.contains("`name`"), "{}", e.message);
+    }
+
+    #[test]
+    fn glue_options_are_checked() {
+        let spark = MINIMAL.replace(
+            "  output: s3://acme-data/salesforce\n",
+            "  output: s3://acme-data/salesforce\n  job_type: spark\n  worker_type: G.2X\n  number_of_workers: 4\n  execution_class: FLEX\n  schedule: cron(0 2 * * ? *)\n",
+        );
+        let c = ok(&spark);
+        assert_eq!(
+            c.glue.job_type,
+            JobType::Spark {
+                glue_version: "5.0".into(),
+                worker_type: "G.2X".into(),
+                number_of_workers: 4,
+                flex: true
+            }
+        );
+        assert_eq!(c.glue.schedule.as_deref(), Some("cron(0 2 * * ? *)"));
+        for (extra, key) in [
+            ("  execution_class: FLEX\n", "glue.execution_class"),
+            ("  worker_type: G.1X\n", "glue.worker_type"),
+            ("  max_capacity: 2\n", "glue.max_capacity"),
+            ("  schedule: every day\n", "glue.schedule"),
+            ("  tags:\n    managed-by: me\n", "glue.tags"),
+            ("  job_type: lambda\n", "glue.job_type"),
+        ] {
+            let text = MINIMAL.replace(
+                "  output: s3://acme-data/salesforce\n",
+                &format!("  output: s3://acme-data/salesforce\n{extra}"),
+            );
+            let e = err(&text);
+            assert!(e.message.contains(key), "{key}: {}", e.message);
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub enum ExitClass {
     Config,
     /// 3: AWS is set up, and sfglue waits for the person in Salesforce Setup.
     WaitingForSalesforce,
+    /// 4: `plan --detailed-exitcode` found changes to make.
+    ChangesPending,
 }
 
 impl ExitClass {
@@ -23,6 +25,7 @@ impl ExitClass {
             ExitClass::Runtime => 1,
             ExitClass::Config => 2,
             ExitClass::WaitingForSalesforce => 3,
+            ExitClass::ChangesPending => 4,
         }
     }
 
@@ -32,6 +35,7 @@ impl ExitClass {
             ExitClass::Runtime => "runtime",
             ExitClass::Config => "config",
             ExitClass::WaitingForSalesforce => "waiting_for_salesforce",
+            ExitClass::ChangesPending => "changes_pending",
         }
     }
 }

@@ -85,7 +85,8 @@ mod tests {
     #[test]
     fn steps_name_the_certificate_user_and_both_app_kinds() {
         let config =
-            crate::config::parse(crate::config::STARTER, Path::new("/x/sfglue.yaml")).unwrap();
+            crate::config::parse(crate::config::STARTER, Path::new("/x/sfglue.yaml"), None)
+                .unwrap();
         let info = CertificateInfo {
             subject: "s".into(),
             sha256: "AB:CD".into(),

@@ -11,6 +11,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod destroy;
 pub mod error;
 pub mod glue_script;
 pub mod instructions;

@@ -1,19 +1,22 @@
 //! The `sfglue` binary: parse the command line, run one command, print, exit with its code.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use serde_json::{Value, json};
+use sfglue::apply::{self, ApplyOptions};
+use sfglue::aws::SecretStore;
 use sfglue::aws::sdk::Aws;
 use sfglue::cli::{Cli, Command};
-use sfglue::error::{Failure, Result};
+use sfglue::destroy::{self, DestroyOptions};
+use sfglue::error::{ExitClass, Failure, Result};
 use sfglue::report::{OutputMode, Reporter};
 use sfglue::salesforce::HttpSalesforce;
-use sfglue::{apply, config, crypto, verify};
+use sfglue::{config, crypto, plan, policy, verify};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     crypto::install_provider();
-    let rep = Reporter::new(cli.output, cli.verbosity());
+    let rep = Reporter::new(cli.output, cli.verbosity()).with_color(cli.color);
     let command = command_name(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -33,25 +36,67 @@ fn main() -> ExitCode {
 fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Init { .. } => "init",
-        Command::Apply => "apply",
+        Command::Plan { .. } => "plan",
+        Command::Apply { .. } => "apply",
         Command::Verify { .. } => "verify",
+        Command::Destroy { .. } => "destroy",
+        Command::Policy => "policy",
+        Command::Completions { .. } => "completions",
+        Command::Man => "man",
+    }
+}
+
+type Outcome = (Option<Value>, Option<Failure>);
+
+fn outcome<T: serde::Serialize>(r: Result<T>) -> Outcome {
+    match r {
+        Ok(v) => (Some(to_json(&v)), None),
+        Err(f) => (None, Some(f)),
     }
 }
 
 /// Runs the command; returns its JSON result (if any) and its failure (if any). Both can be set:
 /// apply reports what it did even when it then waits for Salesforce or verify fails.
-async fn run(cli: &Cli, rep: &Reporter) -> (Option<Value>, Option<Failure>) {
+async fn run(cli: &Cli, rep: &Reporter) -> Outcome {
     match &cli.command {
-        Command::Init { path } => match init(path, rep) {
-            Ok(v) => (Some(v), None),
-            Err(f) => (None, Some(f)),
-        },
-        Command::Apply => {
+        Command::Init { path } => outcome(init(path, rep)),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "sfglue",
+                &mut std::io::stdout(),
+            );
+            (None, None)
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => (None, None),
+                Err(e) => (
+                    None,
+                    Some(Failure::runtime(
+                        "man",
+                        format!("cannot write the man page: {e}"),
+                    )),
+                ),
+            }
+        }
+        Command::Plan {
+            detailed_exitcode,
+            all_envs,
+            adopt,
+        } => plan_command(cli, rep, *detailed_exitcode, *all_envs, *adopt).await,
+        Command::Apply { yes, adopt } => {
             let (config, aws, sf) = match connect(cli).await {
                 Ok(x) => x,
                 Err(f) => return (None, Some(f)),
             };
-            match apply::run(&config, &aws, &sf, rep).await {
+            let opts = ApplyOptions {
+                yes: *yes,
+                adopt: *adopt,
+            };
+            match apply::run(&config, &aws, &sf, rep, opts).await {
                 Ok(report) => (Some(to_json(&report)), None),
                 Err((f, report)) => (report.map(|r| to_json(&r)), Some(f)),
             }
@@ -61,16 +106,117 @@ async fn run(cli: &Cli, rep: &Reporter) -> (Option<Value>, Option<Failure>) {
                 Ok(x) => x,
                 Err(f) => return (None, Some(f)),
             };
-            match verify::run(&config, &aws, &sf, rep, *run_job).await {
-                Ok(report) => (Some(to_json(&report)), None),
-                Err(f) => (None, Some(f)),
-            }
+            outcome(verify::run(&config, &aws, &sf, rep, *run_job).await)
+        }
+        Command::Destroy {
+            yes,
+            force_delete_secret,
+            purge_buckets,
+        } => {
+            let (config, aws, _) = match connect(cli).await {
+                Ok(x) => x,
+                Err(f) => return (None, Some(f)),
+            };
+            let opts = DestroyOptions {
+                yes: *yes,
+                force_delete_secret: *force_delete_secret,
+                purge_buckets: *purge_buckets,
+            };
+            outcome(destroy::run(&config, &aws, rep, opts).await)
+        }
+        Command::Policy => {
+            let (config, aws, _) = match connect(cli).await {
+                Ok(x) => x,
+                Err(f) => return (None, Some(f)),
+            };
+            outcome(policy_command(&config, &aws, rep).await)
         }
     }
 }
 
+async fn plan_command(
+    cli: &Cli,
+    rep: &Reporter,
+    detailed: bool,
+    all_envs: bool,
+    adopt: bool,
+) -> Outcome {
+    let configs = if all_envs {
+        config::load_all(&cli.config)
+    } else {
+        config::load(&cli.config, cli.env.as_deref()).map(|c| vec![c])
+    };
+    let configs = match configs {
+        Ok(c) => c,
+        Err(f) => return (None, Some(f)),
+    };
+    let mut reports = Vec::new();
+    let mut pending = false;
+    for config in &configs {
+        let aws = match Aws::connect(&config.aws).await {
+            Ok(a) => a,
+            Err(f) => return (None, Some(f)),
+        };
+        if configs.len() > 1 {
+            rep.result_raw(&format!(
+                "environment {}",
+                config.env.as_deref().unwrap_or("")
+            ));
+        }
+        match apply::run_plan(config, &aws, rep, adopt).await {
+            Ok(r) => {
+                pending |= r.has_changes || r.conflicts > 0;
+                reports.push(r);
+            }
+            Err(f) => return (Some(to_json(&reports)), Some(f)),
+        }
+    }
+    let result = if all_envs {
+        json!({ "environments": reports })
+    } else {
+        reports.pop().map(|r| to_json(&r)).unwrap_or(Value::Null)
+    };
+    let failure = (detailed && pending).then(|| {
+        Failure::new(
+            ExitClass::ChangesPending,
+            "plan.changes_pending",
+            "the plan has changes to apply",
+        )
+    });
+    (Some(result), failure)
+}
+
+async fn policy_command(config: &config::Config, aws: &Aws, rep: &Reporter) -> Result<Value> {
+    use sfglue::aws::Identity;
+    let id = aws.caller().await?;
+    let secret_arn = match aws.describe_secret(&config.secret.name).await? {
+        Some(meta) => meta.arn,
+        // Before the first apply the ARN's random suffix is unknown; IAM's `?` matches one
+        // character, so this pattern names exactly this secret.
+        None => format!(
+            "arn:{}:secretsmanager:{}:{}:secret:{}-??????",
+            policy::partition_of(&id.arn),
+            id.region,
+            id.account,
+            config.secret.name
+        ),
+    };
+    let trust = policy::trust_policy();
+    let inline = plan::desired_policy(config, &id, &secret_arn);
+    rep.result_raw(&format!("# trust policy of role {}", config.glue.role_name));
+    rep.result_raw(&serde_json::to_string_pretty(&trust).unwrap_or_default());
+    rep.result_raw(&format!("# inline policy {}", policy::INLINE_POLICY_NAME));
+    rep.result_raw(&serde_json::to_string_pretty(&inline).unwrap_or_default());
+    Ok(json!({
+        "role": config.glue.role_name,
+        "trust_policy": trust,
+        "inline_policy_name": policy::INLINE_POLICY_NAME,
+        "inline_policy": inline,
+    }))
+}
+
 async fn connect(cli: &Cli) -> Result<(config::Config, Aws, HttpSalesforce)> {
-    let config = config::load(&cli.config)?;
+    let config = config::load(&cli.config, cli.env.as_deref())?;
     let aws = Aws::connect(&config.aws).await?;
     let sf = HttpSalesforce::new()?;
     Ok((config, aws, sf))
@@ -107,7 +253,7 @@ fn init(path: &std::path::Path, rep: &Reporter) -> Result<Value> {
     })?;
     rep.result("config", format!("written    {}", path.display()));
     rep.progress(
-        "Edit it (name, Salesforce login URL and user, buckets, queries), then run `sfglue apply`.",
+        "Edit it (name, Salesforce login URL and user, buckets, queries), then run `sfglue plan` and `sfglue apply`.",
     );
     Ok(json!({"config": path.display().to_string()}))
 }
@@ -123,9 +269,13 @@ fn finish(
     failure: Option<Failure>,
 ) -> ExitCode {
     let code = failure.as_ref().map(|f| f.class.code()).unwrap_or(0);
+    if matches!(command, "completions" | "man") && failure.is_none() {
+        return ExitCode::SUCCESS;
+    }
     match rep.mode {
         OutputMode::Json => {
             let doc = json!({
+                "schema": "sfglue.output/v1",
                 "command": command,
                 "ok": failure.is_none(),
                 "exit_code": code,
@@ -141,10 +291,10 @@ fn finish(
         }
         OutputMode::Text => {
             if let Some(f) = &failure {
-                let label = if f.class == sfglue::error::ExitClass::WaitingForSalesforce {
-                    "waiting"
-                } else {
-                    "error"
+                let label = match f.class {
+                    ExitClass::WaitingForSalesforce => "waiting",
+                    ExitClass::ChangesPending => "changes",
+                    _ => "error",
                 };
                 eprintln!("{label}: {}", f.message);
                 if let Some(fix) = &f.fix {

@@ -5,8 +5,10 @@
 //! executes exactly this list, in this order; a converged account gives a plan of `Unchanged`
 //! entries only, and `apply` then makes no write call.
 
-use crate::aws::{CallerIdentity, JobSpec, ObjectState, RoleInfo};
-use crate::config::Config;
+use crate::aws::{
+    CallerIdentity, JobSpec, ObjectState, ObservedTrigger, RoleInfo, Tags, TriggerSpec, is_managed,
+};
+use crate::config::{Config, JobType};
 use crate::glue_script;
 use crate::policy;
 use crate::secret_doc::{JobSettings, SecretDocument};
@@ -14,23 +16,42 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// What exists in the account, as read by `apply` before it plans.
+/// What exists in the account, as read before planning. Read calls only.
 #[derive(Debug, Clone)]
 pub struct Observed {
     pub secret: Option<ObservedSecret>,
-    /// Each bucket sfglue needs, and whether it exists.
-    pub buckets: Vec<(String, bool)>,
+    /// Each bucket sfglue needs.
+    pub buckets: Vec<ObservedBucket>,
     pub script: ObjectState,
     pub role: Option<RoleInfo>,
     pub role_policy: Option<Value>,
-    pub job: Option<JobSpec>,
+    pub job: Option<ObservedJob>,
+    pub trigger: Option<ObservedTrigger>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ObservedSecret {
     pub arn: String,
     pub version_id: String,
-    pub document: SecretDocument,
+    /// Read only when the secret is sfglue's (or is being adopted); a foreign secret's value is
+    /// none of sfglue's business.
+    pub document: Option<SecretDocument>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObservedBucket {
+    pub name: String,
+    pub exists: bool,
+    pub tags: Tags,
+    /// For destroy: whether it holds no object.
+    pub empty: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObservedJob {
+    pub spec: JobSpec,
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,6 +63,7 @@ pub enum ResourceKind {
     Role,
     RolePolicy,
     Job,
+    Trigger,
 }
 
 impl ResourceKind {
@@ -53,6 +75,7 @@ impl ResourceKind {
             ResourceKind::Role => "role",
             ResourceKind::RolePolicy => "role policy",
             ResourceKind::Job => "job",
+            ResourceKind::Trigger => "trigger",
         }
     }
 }
@@ -61,8 +84,20 @@ impl ResourceKind {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     Create,
-    Update { fields: Vec<String> },
+    /// `fields` names what changes; `tags` among them means sfglue adopts the resource.
+    Update {
+        fields: Vec<String>,
+    },
     Unchanged,
+    /// A same-named resource sfglue does not manage: left alone unless `--adopt`.
+    Conflict {
+        reason: String,
+    },
+    Delete,
+    /// Destroy leaves it in place.
+    Keep {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,7 +116,19 @@ pub struct Plan {
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::Unchanged)
+        self.changes.iter().any(|c| {
+            matches!(
+                c.action,
+                Action::Create | Action::Update { .. } | Action::Delete
+            )
+        })
+    }
+
+    pub fn conflicts(&self) -> Vec<&Change> {
+        self.changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Conflict { .. }))
+            .collect()
     }
 
     pub fn action_for(&self, kind: ResourceKind) -> Option<&Action> {
@@ -89,6 +136,30 @@ impl Plan {
             .iter()
             .find(|c| c.resource == kind)
             .map(|c| &c.action)
+    }
+}
+
+/// The reason shown for a same-named resource without sfglue's tags.
+pub fn foreign_reason(name: &str) -> String {
+    format!(
+        "exists but is not managed by sfglue for {name:?} (no tags managed-by=sfglue, sfglue:name={name}); --adopt takes it over"
+    )
+}
+
+/// Create, Update or Unchanged for a managed resource, Conflict or adoption for a foreign one.
+fn owned_action(config_name: &str, tags: &Tags, adopt: bool, mut differing: Vec<String>) -> Action {
+    if !is_managed(tags, config_name) {
+        if !adopt {
+            return Action::Conflict {
+                reason: foreign_reason(config_name),
+            };
+        }
+        differing.push("tags".into());
+    }
+    if differing.is_empty() {
+        Action::Unchanged
+    } else {
+        Action::Update { fields: differing }
     }
 }
 
@@ -125,27 +196,77 @@ pub fn desired_job(config: &Config, id: &CallerIdentity, secret_arn: &str) -> Jo
             "--additional-python-modules".to_string(),
             glue_script::additional_python_modules(),
         ),
-        // Python shell's library set with boto3 and requests preinstalled (no `--` prefix: Glue's own spelling).
-        ("library-set".to_string(), "analytics".to_string()),
         ("--job-language".to_string(), "python".to_string()),
     ]);
+    let mut default_arguments = default_arguments;
+    if matches!(config.glue.job_type, JobType::PythonShell { .. }) {
+        // Python shell's library set with boto3 and requests preinstalled (no `--` prefix:
+        // Glue's own spelling).
+        default_arguments.insert("library-set".to_string(), "analytics".to_string());
+    }
+    let glue = &config.glue;
+    let (command_name, python_version, max_capacity, glue_version, worker_type, workers, class) =
+        match &glue.job_type {
+            JobType::PythonShell { max_capacity } => (
+                "pythonshell",
+                "3.9",
+                Some(*max_capacity),
+                None,
+                None,
+                None,
+                None,
+            ),
+            JobType::Spark {
+                glue_version,
+                worker_type,
+                number_of_workers,
+                flex,
+            } => (
+                "glueetl",
+                "3",
+                None,
+                Some(glue_version.clone()),
+                Some(worker_type.clone()),
+                Some(*number_of_workers as i32),
+                Some(if *flex { "FLEX" } else { "STANDARD" }.to_string()),
+            ),
+        };
     JobSpec {
-        name: config.glue.job_name.clone(),
+        name: glue.job_name.clone(),
         role_arn: role_arn(config, id),
-        command_name: "pythonshell".to_string(),
-        script_location: config.glue.script.uri(),
-        python_version: "3.9".to_string(),
-        max_capacity: 0.0625,
-        timeout_minutes: config.glue.timeout_minutes as i32,
-        max_retries: 0,
-        max_concurrent_runs: 1,
+        command_name: command_name.to_string(),
+        script_location: glue.script.uri(),
+        python_version: python_version.to_string(),
+        max_capacity,
+        glue_version,
+        worker_type,
+        number_of_workers: workers,
+        execution_class: class,
+        timeout_minutes: glue.timeout_minutes as i32,
+        max_retries: glue.max_retries as i32,
+        max_concurrent_runs: glue.max_concurrent_runs as i32,
+        connections: glue.connections.clone(),
         description: format!("Salesforce extract for {} (managed by sfglue)", config.name),
         default_arguments,
     }
 }
 
-/// Compares desired with observed and lists the changes in execution order.
-pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed) -> Plan {
+pub fn desired_trigger(config: &Config) -> Option<TriggerSpec> {
+    config.glue.schedule.as_ref().map(|schedule| TriggerSpec {
+        name: config.glue.trigger_name(),
+        job_name: config.glue.job_name.clone(),
+        schedule: schedule.clone(),
+    })
+}
+
+fn strings(v: Vec<&'static str>) -> Vec<String> {
+    v.into_iter().map(String::from).collect()
+}
+
+/// Compares desired with observed and lists the changes in execution order. With `adopt`,
+/// same-named resources without sfglue's tags are taken over instead of reported as conflicts.
+pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed, adopt: bool) -> Plan {
+    let name = &config.name;
     let mut changes = Vec::new();
     let settings = JobSettings::from_config(&config.salesforce);
 
@@ -159,24 +280,22 @@ pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed) -> Pla
         action: match &observed.secret {
             None => Action::Create,
             Some(s) => {
-                let fields = s.document.settings.differing_fields(&settings);
-                if fields.is_empty() {
-                    Action::Unchanged
-                } else {
-                    Action::Update {
-                        fields: fields.into_iter().map(String::from).collect(),
-                    }
-                }
+                let fields = s
+                    .document
+                    .as_ref()
+                    .map(|d| strings(d.settings.differing_fields(&settings)))
+                    .unwrap_or_default();
+                owned_action(name, &s.tags, adopt, fields)
             }
         },
     });
 
-    // 2. Buckets, then the script object.
-    for (bucket, exists) in &observed.buckets {
+    // 2. Buckets (a bucket sfglue did not create is used as it is, never changed), the script.
+    for b in &observed.buckets {
         changes.push(Change {
             resource: ResourceKind::Bucket,
-            name: format!("s3://{bucket}"),
-            action: if *exists {
+            name: format!("s3://{}", b.name),
+            action: if b.exists {
                 Action::Unchanged
             } else {
                 Action::Create
@@ -189,6 +308,10 @@ pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed) -> Pla
         name: config.glue.script.uri(),
         action: match &observed.script {
             ObjectState::Missing => Action::Create,
+            ObjectState::Present { sha256: None } if !adopt => Action::Conflict {
+                reason: "an object sfglue did not upload is at this key; --adopt overwrites it"
+                    .into(),
+            },
             ObjectState::Present { sha256 } if sha256.as_deref() == Some(&script_sha) => {
                 Action::Unchanged
             }
@@ -200,21 +323,30 @@ pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed) -> Pla
 
     // 3. The role and its inline policy.
     let trust = policy::trust_policy();
+    let role_action = match &observed.role {
+        None => Action::Create,
+        Some(r) => {
+            let fields = if r.trust_policy == trust {
+                vec![]
+            } else {
+                vec!["trust_policy".to_string()]
+            };
+            owned_action(name, &r.tags, adopt, fields)
+        }
+    };
+    let role_conflict = matches!(role_action, Action::Conflict { .. });
     changes.push(Change {
         resource: ResourceKind::Role,
         name: role_arn(config, id),
-        action: match &observed.role {
-            None => Action::Create,
-            Some(r) if r.trust_policy == trust => Action::Unchanged,
-            Some(_) => Action::Update {
-                fields: vec!["trust_policy".into()],
-            },
-        },
+        action: role_action,
     });
     changes.push(Change {
         resource: ResourceKind::RolePolicy,
         name: format!("{}/{}", config.glue.role_name, policy::INLINE_POLICY_NAME),
         action: match (&observed.role_policy, &secret_arn) {
+            _ if role_conflict => Action::Conflict {
+                reason: "belongs to a role sfglue does not manage".into(),
+            },
             (None, _) => Action::Create,
             // The secret is new, so its ARN (in the policy) is known only after apply.
             (Some(_), None) => Action::Update {
@@ -227,28 +359,136 @@ pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed) -> Pla
         },
     });
 
-    // 4. The job.
+    // 4. The job, and its schedule.
     changes.push(Change {
         resource: ResourceKind::Job,
         name: config.glue.job_name.clone(),
         action: match (&observed.job, &secret_arn) {
             (None, _) => Action::Create,
-            (Some(_), None) => Action::Update {
-                fields: vec!["default_arguments".into()],
-            },
-            (Some(job), Some(arn)) => {
-                let fields = job.differing_fields(&desired_job(config, id, arn));
-                if fields.is_empty() {
-                    Action::Unchanged
-                } else {
-                    Action::Update {
-                        fields: fields.into_iter().map(String::from).collect(),
-                    }
-                }
+            (Some(job), arn) => {
+                let fields = match arn {
+                    None => vec!["default_arguments".to_string()],
+                    Some(arn) => strings(job.spec.differing_fields(&desired_job(config, id, arn))),
+                };
+                owned_action(name, &job.tags, adopt, fields)
             }
         },
     });
+    let wanted = desired_trigger(config);
+    let trigger_action = match (&observed.trigger, &wanted) {
+        (None, None) => None,
+        (None, Some(_)) => Some(Action::Create),
+        (Some(t), None) if is_managed(&t.tags, name) => Some(Action::Delete),
+        // Someone else's trigger of the same name, and none is wanted: not ours to touch.
+        (Some(_), None) => None,
+        (Some(t), Some(w)) => {
+            let mut fields = Vec::new();
+            if t.spec.schedule != w.schedule {
+                fields.push("schedule".to_string());
+            }
+            if t.spec.job_name != w.job_name {
+                fields.push("job".to_string());
+            }
+            Some(owned_action(name, &t.tags, adopt, fields))
+        }
+    };
+    if let Some(action) = trigger_action {
+        changes.push(Change {
+            resource: ResourceKind::Trigger,
+            name: config.glue.trigger_name(),
+            action,
+        });
+    }
 
+    Plan { changes }
+}
+
+/// What `destroy` removes: every resource sfglue manages for this config, in dependency order.
+/// Resources without sfglue's tags stay. Buckets go only when empty, or with `purge_buckets`.
+pub fn compute_destroy(
+    config: &Config,
+    id: &CallerIdentity,
+    observed: &Observed,
+    purge_buckets: bool,
+) -> Plan {
+    let name = &config.name;
+    let mut changes = Vec::new();
+    let keep = |reason: &str| Action::Keep {
+        reason: reason.to_string(),
+    };
+    let owned = |tags: &Tags| {
+        if is_managed(tags, name) {
+            Action::Delete
+        } else {
+            keep("not managed by sfglue")
+        }
+    };
+    if let Some(t) = &observed.trigger {
+        changes.push(Change {
+            resource: ResourceKind::Trigger,
+            name: t.spec.name.clone(),
+            action: owned(&t.tags),
+        });
+    }
+    if let Some(j) = &observed.job {
+        changes.push(Change {
+            resource: ResourceKind::Job,
+            name: j.spec.name.clone(),
+            action: owned(&j.tags),
+        });
+    }
+    if let Some(r) = &observed.role {
+        let action = owned(&r.tags);
+        if observed.role_policy.is_some() {
+            changes.push(Change {
+                resource: ResourceKind::RolePolicy,
+                name: format!("{}/{}", config.glue.role_name, policy::INLINE_POLICY_NAME),
+                action: action.clone(),
+            });
+        }
+        changes.push(Change {
+            resource: ResourceKind::Role,
+            name: role_arn(config, id),
+            action,
+        });
+    }
+    match &observed.script {
+        ObjectState::Present { sha256: Some(_) } => changes.push(Change {
+            resource: ResourceKind::Script,
+            name: config.glue.script.uri(),
+            action: Action::Delete,
+        }),
+        ObjectState::Present { sha256: None } => changes.push(Change {
+            resource: ResourceKind::Script,
+            name: config.glue.script.uri(),
+            action: keep("not uploaded by sfglue"),
+        }),
+        ObjectState::Missing => {}
+    }
+    if let Some(s) = &observed.secret {
+        changes.push(Change {
+            resource: ResourceKind::Secret,
+            name: s.arn.clone(),
+            action: owned(&s.tags),
+        });
+    }
+    for b in observed.buckets.iter().filter(|b| b.exists) {
+        let action = if !is_managed(&b.tags, name) {
+            keep("not created by sfglue")
+        } else if purge_buckets {
+            Action::Delete
+        } else if b.empty == Some(true) {
+            // `empty` counts every object but the script, which destroy deletes first.
+            Action::Delete
+        } else {
+            keep("holds objects (data); --purge-buckets deletes them")
+        };
+        changes.push(Change {
+            resource: ResourceKind::Bucket,
+            name: format!("s3://{}", b.name),
+            action,
+        });
+    }
     Plan { changes }
 }
 
@@ -259,7 +499,7 @@ mod tests {
     use std::path::Path;
 
     fn config() -> Config {
-        crate::config::parse(crate::config::STARTER, Path::new("sfglue.yaml")).unwrap()
+        crate::config::parse(crate::config::STARTER, Path::new("sfglue.yaml"), None).unwrap()
     }
 
     fn identity() -> CallerIdentity {
@@ -274,11 +514,17 @@ mod tests {
     fn empty() -> Observed {
         Observed {
             secret: None,
-            buckets: vec![("b".into(), false)],
+            buckets: vec![ObservedBucket {
+                name: "b".into(),
+                exists: false,
+                tags: Tags::new(),
+                empty: None,
+            }],
             script: ObjectState::Missing,
             role: None,
             role_policy: None,
             job: None,
+            trigger: None,
         }
     }
 
@@ -289,31 +535,42 @@ mod tests {
             secret: Some(ObservedSecret {
                 arn: arn.into(),
                 version_id: "v1".into(),
-                document: SecretDocument {
+                tags: crate::aws::managed_tags(&c.name),
+                document: Some(SecretDocument {
                     schema: crate::secret_doc::SCHEMA.into(),
                     private_key_pem: Sensitive::new("k"),
                     certificate_pem: "c".into(),
                     certificate_sha256: "AB".into(),
                     certificate_not_after: "2030-01-01T00:00:00Z".into(),
                     settings: JobSettings::from_config(&c.salesforce),
-                },
+                }),
             }),
-            buckets: vec![("b".into(), true)],
+            buckets: vec![ObservedBucket {
+                name: "b".into(),
+                exists: true,
+                tags: Tags::new(),
+                empty: Some(false),
+            }],
             script: ObjectState::Present {
                 sha256: Some(crate::crypto::sha256_hex(glue_script::SOURCE.as_bytes())),
             },
             role: Some(RoleInfo {
                 arn: role_arn(c, &identity()),
                 trust_policy: policy::trust_policy(),
+                tags: crate::aws::managed_tags(&c.name),
             }),
             role_policy: Some(desired_policy(c, &identity(), arn)),
-            job: Some(desired_job(c, &identity(), arn)),
+            job: Some(ObservedJob {
+                spec: desired_job(c, &identity(), arn),
+                tags: crate::aws::managed_tags(&c.name),
+            }),
+            trigger: None,
         }
     }
 
     #[test]
     fn empty_account_plans_every_create() {
-        let p = compute(&config(), &identity(), &empty());
+        let p = compute(&config(), &identity(), &empty(), false);
         assert!(
             p.changes.iter().all(|c| c.action == Action::Create),
             "{p:?}"
@@ -324,7 +581,7 @@ mod tests {
     #[test]
     fn converged_account_plans_nothing() {
         let c = config();
-        let p = compute(&c, &identity(), &converged(&c));
+        let p = compute(&c, &identity(), &converged(&c), false);
         assert!(!p.has_changes(), "{p:?}");
     }
 
@@ -335,7 +592,7 @@ mod tests {
         let mut changed = c.clone();
         changed.salesforce.consumer_key = Some("3MVGnew".into());
         changed.glue.timeout_minutes = 45;
-        let p = compute(&changed, &identity(), &observed);
+        let p = compute(&changed, &identity(), &observed, false);
         assert_eq!(
             p.action_for(ResourceKind::Secret),
             Some(&Action::Update {
@@ -353,6 +610,58 @@ mod tests {
             p.action_for(ResourceKind::RolePolicy),
             Some(&Action::Unchanged)
         );
+    }
+
+    #[test]
+    fn foreign_resources_are_conflicts_unless_adopted() {
+        let c = config();
+        let mut observed = converged(&c);
+        observed.role.as_mut().unwrap().tags = Tags::new();
+        observed.job.as_mut().unwrap().tags = Tags::from([("team".into(), "x".into())]);
+        let p = compute(&c, &identity(), &observed, false);
+        assert!(matches!(
+            p.action_for(ResourceKind::Role),
+            Some(Action::Conflict { .. })
+        ));
+        assert!(matches!(
+            p.action_for(ResourceKind::RolePolicy),
+            Some(Action::Conflict { .. })
+        ));
+        assert!(matches!(
+            p.action_for(ResourceKind::Job),
+            Some(Action::Conflict { .. })
+        ));
+        assert_eq!(p.conflicts().len(), 3);
+        let adopted = compute(&c, &identity(), &observed, true);
+        assert!(adopted.conflicts().is_empty());
+        assert_eq!(
+            adopted.action_for(ResourceKind::Role),
+            Some(&Action::Update {
+                fields: vec!["tags".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn a_schedule_plans_a_trigger_and_destroy_keeps_what_is_not_ours() {
+        let mut c = config();
+        c.glue.schedule = Some("cron(0 2 * * ? *)".into());
+        let p = compute(&c, &identity(), &converged(&c), false);
+        assert_eq!(p.action_for(ResourceKind::Trigger), Some(&Action::Create));
+
+        let observed = converged(&c);
+        let d = compute_destroy(&c, &identity(), &observed, false);
+        assert_eq!(d.action_for(ResourceKind::Job), Some(&Action::Delete));
+        assert_eq!(d.action_for(ResourceKind::Secret), Some(&Action::Delete));
+        // The bucket has no sfglue tags: it stays.
+        assert!(matches!(
+            d.action_for(ResourceKind::Bucket),
+            Some(Action::Keep { .. })
+        ));
+        let order: Vec<ResourceKind> = d.changes.iter().map(|c| c.resource).collect();
+        let pos = |k| order.iter().position(|x| *x == k).unwrap();
+        assert!(pos(ResourceKind::Job) < pos(ResourceKind::Role));
+        assert!(pos(ResourceKind::RolePolicy) < pos(ResourceKind::Role));
     }
 
     #[test]

@@ -21,7 +21,14 @@ queries:
 ";
 
 fn apply_json(w: &World) -> (i32, Value) {
-    let run = w.sfglue(&["--config", "sfglue.yaml", "--output", "json", "apply"]);
+    let run = w.sfglue(&[
+        "--config",
+        "sfglue.yaml",
+        "--output",
+        "json",
+        "apply",
+        "--yes",
+    ]);
     let doc: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr));
     (run.code, doc)
@@ -99,7 +106,7 @@ fn second_apply_is_a_no_op_with_reads_only() {
 fn text_output_reports_every_resource_unchanged() {
     let w = World::aws_only();
     w.write_config("sfglue.yaml", CONFIG);
-    let first = w.sfglue(&["--config", "sfglue.yaml", "apply"]);
+    let first = w.sfglue(&["--config", "sfglue.yaml", "apply", "--yes"]);
     assert_eq!(first.code, 3, "{}", first.stderr);
     for needle in [
         "certificate    generated",
@@ -114,7 +121,7 @@ fn text_output_reports_every_resource_unchanged() {
         );
     }
     assert!(first.stderr.contains("waiting:"), "{}", first.stderr);
-    let second = w.sfglue(&["--config", "sfglue.yaml", "apply"]);
+    let second = w.sfglue(&["--config", "sfglue.yaml", "apply", "--yes"]);
     for label in ["secret", "bucket", "script", "role", "role policy", "job"] {
         let line = second
             .stdout

@@ -47,12 +47,12 @@ fn upload_certificate(w: &World, pem: &str) {
 /// apply without a key (exit 3), the person uploads the certificate, apply with the key (exit 0).
 fn bootstrap(w: &World) {
     w.write_config("sfglue.yaml", &config(w, "", ""));
-    let first = w.sfglue(&["apply"]);
+    let first = w.sfglue(&["apply", "--yes"]);
     assert_eq!(first.code, 3, "{}\n{}", first.stdout, first.stderr);
     let cert = std::fs::read_to_string(w.path("sfglue-out/salesforce-jwt.crt")).unwrap();
     upload_certificate(w, &cert);
     w.write_config("sfglue.yaml", &config(w, CONSUMER_KEY, ""));
-    let second = w.sfglue(&["apply"]);
+    let second = w.sfglue(&["apply", "--yes"]);
     assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
     assert!(
         second.stdout.contains("token exchange ok"),
@@ -213,7 +213,7 @@ fn verify_turns_each_salesforce_error_into_its_fix() {
         ),
     );
     expect_refusal(
-        &w.sfglue(&["apply"]),
+        &w.sfglue(&["apply", "--yes"]),
         "invalid_grant: audience is invalid",
         "sandbox",
     );
@@ -221,14 +221,14 @@ fn verify_turns_each_salesforce_error_into_its_fix() {
     // A consumer key Salesforce does not know.
     w.write_config("sfglue.yaml", &config(&w, "3MVGnotARealKey", ""));
     expect_refusal(
-        &w.sfglue(&["apply"]),
+        &w.sfglue(&["apply", "--yes"]),
         "invalid_client_id: client identifier invalid",
         "consumer key",
     );
 
     // Back to the right settings: signs in again, same key as at the start.
     w.write_config("sfglue.yaml", &config(&w, CONSUMER_KEY, ""));
-    let run = w.sfglue(&["apply"]);
+    let run = w.sfglue(&["apply", "--yes"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains(&our_fp));
 }

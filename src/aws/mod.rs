@@ -17,12 +17,23 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+pub type Tags = BTreeMap<String, String>;
+
+pub const MANAGED_BY_TAG: &str = "managed-by";
+pub const NAME_TAG: &str = "sfglue:name";
+
 /// Tags every resource sfglue creates carries.
-pub fn managed_tags(name: &str) -> BTreeMap<String, String> {
+pub fn managed_tags(name: &str) -> Tags {
     BTreeMap::from([
-        ("managed-by".to_string(), "sfglue".to_string()),
-        ("sfglue:name".to_string(), name.to_string()),
+        (MANAGED_BY_TAG.to_string(), "sfglue".to_string()),
+        (NAME_TAG.to_string(), name.to_string()),
     ])
+}
+
+/// Whether a resource's tags say sfglue manages it for the config called `name`.
+pub fn is_managed(tags: &Tags, name: &str) -> bool {
+    tags.get(MANAGED_BY_TAG).map(String::as_str) == Some("sfglue")
+        && tags.get(NAME_TAG).map(String::as_str) == Some(name)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,6 +54,7 @@ pub struct SecretMeta {
     pub arn: String,
     /// Set when the secret is scheduled for deletion.
     pub deleted_date: Option<String>,
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +84,9 @@ pub trait SecretStore {
         text: &Sensitive,
         request_token: &str,
     ) -> Result<String>;
+    async fn tag_secret(&self, arn: &str, tags: &Tags) -> Result<()>;
+    /// Deletes with Secrets Manager's recovery window (`force`: at once, without recovery).
+    async fn delete_secret(&self, arn: &str, force: bool) -> Result<()>;
 }
 
 /// What is known of an S3 object sfglue manages.
@@ -95,12 +110,19 @@ pub trait ObjectStore {
     ) -> Result<()>;
     async fn object_state(&self, at: &S3Location) -> Result<ObjectState>;
     async fn put_object(&self, at: &S3Location, body: &[u8], sha256: &str) -> Result<()>;
+    /// The bucket's tags (empty when it has none).
+    async fn bucket_tags(&self, bucket: &str) -> Result<Tags>;
+    async fn delete_object(&self, at: &S3Location) -> Result<()>;
+    /// Up to `limit` keys under `prefix`, to tell whether a bucket is empty or to purge it.
+    async fn list_keys(&self, bucket: &str, prefix: &str, limit: usize) -> Result<Vec<String>>;
+    async fn delete_bucket(&self, bucket: &str) -> Result<()>;
 }
 
 #[derive(Debug, Clone)]
 pub struct RoleInfo {
     pub arn: String,
     pub trust_policy: Value,
+    pub tags: Tags,
 }
 
 pub trait RoleStore {
@@ -114,60 +136,116 @@ pub trait RoleStore {
     async fn update_trust_policy(&self, name: &str, trust_policy: &Value) -> Result<()>;
     async fn get_inline_policy(&self, role: &str, policy: &str) -> Result<Option<Value>>;
     async fn put_inline_policy(&self, role: &str, policy: &str, document: &Value) -> Result<()>;
+    async fn tag_role(&self, name: &str, tags: &Tags) -> Result<()>;
+    async fn delete_inline_policy(&self, role: &str, policy: &str) -> Result<()>;
+    async fn delete_role(&self, name: &str) -> Result<()>;
 }
 
-/// The fields of a Glue job that sfglue sets. Compared field by field to decide an update.
+/// The fields of a Glue job that sfglue sets. Compared field by field to decide an update; the
+/// job's other fields are not sfglue's and survive an update.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobSpec {
     pub name: String,
     pub role_arn: String,
+    /// `pythonshell` or `glueetl`.
     pub command_name: String,
     pub script_location: String,
     pub python_version: String,
-    pub max_capacity: f64,
+    /// Python shell capacity in DPU (None for Spark).
+    pub max_capacity: Option<f64>,
+    /// Spark only.
+    pub glue_version: Option<String>,
+    pub worker_type: Option<String>,
+    pub number_of_workers: Option<i32>,
+    /// `STANDARD` or `FLEX` (Spark only; None for Python shell).
+    pub execution_class: Option<String>,
     pub timeout_minutes: i32,
     pub max_retries: i32,
     pub max_concurrent_runs: i32,
+    pub connections: Vec<String>,
     pub description: String,
+    /// sfglue's arguments. On a job read back from Glue: every argument the job has.
     pub default_arguments: BTreeMap<String, String>,
 }
 
 impl JobSpec {
-    /// Names of the fields that differ from `other`.
-    pub fn differing_fields(&self, other: &JobSpec) -> Vec<&'static str> {
+    /// Names of the fields of `desired` (sfglue's) that this job does not match. Arguments that
+    /// sfglue does not set are ignored: they belong to someone else and stay.
+    pub fn differing_fields(&self, desired: &JobSpec) -> Vec<&'static str> {
         let mut out = Vec::new();
-        if self.role_arn != other.role_arn {
-            out.push("role");
-        }
-        if self.command_name != other.command_name {
-            out.push("command.name");
-        }
-        if self.script_location != other.script_location {
-            out.push("command.script_location");
-        }
-        if self.python_version != other.python_version {
-            out.push("command.python_version");
-        }
-        if (self.max_capacity - other.max_capacity).abs() > 1e-9 {
-            out.push("max_capacity");
-        }
-        if self.timeout_minutes != other.timeout_minutes {
-            out.push("timeout");
-        }
-        if self.max_retries != other.max_retries {
-            out.push("max_retries");
-        }
-        if self.max_concurrent_runs != other.max_concurrent_runs {
-            out.push("max_concurrent_runs");
-        }
-        if self.description != other.description {
-            out.push("description");
-        }
-        if self.default_arguments != other.default_arguments {
-            out.push("default_arguments");
-        }
+        let mut check = |differs: bool, name: &'static str| {
+            if differs {
+                out.push(name);
+            }
+        };
+        check(self.role_arn != desired.role_arn, "role");
+        check(self.command_name != desired.command_name, "command.name");
+        check(
+            self.script_location != desired.script_location,
+            "command.script_location",
+        );
+        check(
+            self.python_version != desired.python_version,
+            "command.python_version",
+        );
+        check(
+            match (self.max_capacity, desired.max_capacity) {
+                (_, None) => false,
+                (Some(a), Some(b)) => (a - b).abs() > 1e-9,
+                (None, Some(_)) => true,
+            },
+            "max_capacity",
+        );
+        check(
+            desired.glue_version.is_some() && self.glue_version != desired.glue_version,
+            "glue_version",
+        );
+        check(
+            self.worker_type != desired.worker_type && desired.worker_type.is_some(),
+            "worker_type",
+        );
+        check(
+            self.number_of_workers != desired.number_of_workers
+                && desired.number_of_workers.is_some(),
+            "number_of_workers",
+        );
+        check(
+            desired.execution_class.is_some()
+                && self.execution_class.as_deref().unwrap_or("STANDARD")
+                    != desired.execution_class.as_deref().unwrap_or("STANDARD"),
+            "execution_class",
+        );
+        check(self.timeout_minutes != desired.timeout_minutes, "timeout");
+        check(self.max_retries != desired.max_retries, "max_retries");
+        check(
+            self.max_concurrent_runs != desired.max_concurrent_runs,
+            "max_concurrent_runs",
+        );
+        check(self.connections != desired.connections, "connections");
+        check(self.description != desired.description, "description");
+        check(
+            desired
+                .default_arguments
+                .iter()
+                .any(|(k, v)| self.default_arguments.get(k) != Some(v)),
+            "default_arguments",
+        );
         out
     }
+}
+
+/// A scheduled trigger that starts the job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TriggerSpec {
+    pub name: String,
+    pub job_name: String,
+    pub schedule: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObservedTrigger {
+    pub spec: TriggerSpec,
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,9 +267,18 @@ impl JobRunStatus {
 
 pub trait JobService {
     async fn get_job(&self, name: &str) -> Result<Option<JobSpec>>;
-    async fn create_job(&self, spec: &JobSpec, tags: &BTreeMap<String, String>) -> Result<()>;
-    /// Replaces the whole definition (Glue's UpdateJob semantics).
+    async fn create_job(&self, spec: &JobSpec, tags: &Tags) -> Result<()>;
+    /// Sets sfglue's fields and keeps every other field of the job as it is. (Glue's UpdateJob
+    /// replaces the whole definition, so this reads the job and sends all of it back.)
     async fn update_job(&self, spec: &JobSpec) -> Result<()>;
+    async fn delete_job(&self, name: &str) -> Result<()>;
+    async fn job_tags(&self, name: &str) -> Result<Tags>;
+    async fn tag_job(&self, name: &str, tags: &Tags) -> Result<()>;
+    async fn tag_trigger(&self, name: &str, tags: &Tags) -> Result<()>;
+    async fn get_trigger(&self, name: &str) -> Result<Option<ObservedTrigger>>;
+    async fn create_trigger(&self, spec: &TriggerSpec, tags: &Tags) -> Result<()>;
+    async fn update_trigger(&self, spec: &TriggerSpec) -> Result<()>;
+    async fn delete_trigger(&self, name: &str) -> Result<()>;
     async fn start_job_run(&self, name: &str) -> Result<String>;
     async fn get_job_run(&self, name: &str, run_id: &str) -> Result<JobRunStatus>;
 }

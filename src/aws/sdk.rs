@@ -9,6 +9,10 @@ use super::*;
 use crate::config::AwsSettings;
 use crate::error::Failure;
 use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_glue::types::{
+    Action as TriggerAction, ConnectionsList, ExecutionClass, TriggerType, TriggerUpdate,
+    WorkerType,
+};
 use aws_sdk_glue::types::{ExecutionProperty, JobCommand, JobUpdate};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sts::error::ProvideErrorMetadata;
@@ -17,6 +21,8 @@ type SdkError<E> = aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::Ht
 use std::time::Duration;
 
 pub struct Aws {
+    /// The caller, read once: ARNs of Glue jobs and triggers need the account and partition.
+    identity: tokio::sync::OnceCell<CallerIdentity>,
     region: String,
     endpoint: Option<String>,
     sts: aws_sdk_sts::Client,
@@ -59,6 +65,7 @@ impl Aws {
             )
             .build();
         Ok(Aws {
+            identity: tokio::sync::OnceCell::new(),
             region,
             endpoint,
             sts: aws_sdk_sts::Client::new(&sdk),
@@ -174,8 +181,47 @@ fn decode_policy(text: &str) -> Value {
     serde_json::from_str(&decoded).unwrap_or(Value::String(decoded.into_owned()))
 }
 
+impl Aws {
+    async fn tag_glue(&self, kind: &str, name: &str, tags: &Tags) -> Result<()> {
+        let arn = self.glue_arn(kind, name).await?;
+        self.glue
+            .tag_resource()
+            .resource_arn(&arn)
+            .set_tags_to_add(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| aws_failure("Glue.TagResource", &arn, &e))?;
+        Ok(())
+    }
+
+    async fn glue_arn(&self, kind: &str, name: &str) -> Result<String> {
+        let id = self.caller().await?;
+        Ok(format!(
+            "arn:{}:glue:{}:{}:{kind}/{name}",
+            crate::policy::partition_of(&id.arn),
+            id.region,
+            id.account
+        ))
+    }
+}
+
+fn tag_map<'a>(pairs: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>) -> Tags {
+    pairs
+        .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or("").to_string())))
+        .collect()
+}
+
 impl Identity for Aws {
     async fn caller(&self) -> Result<CallerIdentity> {
+        self.identity
+            .get_or_try_init(|| self.read_caller())
+            .await
+            .cloned()
+    }
+}
+
+impl Aws {
+    async fn read_caller(&self) -> Result<CallerIdentity> {
         let out = self
             .sts
             .get_caller_identity()
@@ -197,6 +243,7 @@ impl SecretStore for Aws {
             Ok(out) => Ok(Some(SecretMeta {
                 arn: out.arn().unwrap_or_default().to_string(),
                 deleted_date: out.deleted_date().map(|d| d.to_string()),
+                tags: tag_map(out.tags().iter().map(|t| (t.key(), t.value()))),
             })),
             Err(e) if code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
             Err(e) => Err(aws_failure("SecretsManager.DescribeSecret", name, &e)),
@@ -280,6 +327,36 @@ impl SecretStore for Aws {
             .await
             .map_err(|e| aws_failure("SecretsManager.PutSecretValue", arn, &e))?;
         Ok(out.version_id().unwrap_or_default().to_string())
+    }
+
+    async fn tag_secret(&self, arn: &str, tags: &Tags) -> Result<()> {
+        let mut req = self.secrets.tag_resource().secret_id(arn);
+        for (k, v) in tags {
+            req = req.tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build(),
+            );
+        }
+        req.send()
+            .await
+            .map_err(|e| aws_failure("SecretsManager.TagResource", arn, &e))?;
+        Ok(())
+    }
+
+    async fn delete_secret(&self, arn: &str, force: bool) -> Result<()> {
+        let req = self.secrets.delete_secret().secret_id(arn);
+        let req = if force {
+            req.force_delete_without_recovery(true)
+        } else {
+            req.recovery_window_in_days(30)
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(aws_failure("SecretsManager.DeleteSecret", arn, &e)),
+        }
     }
 }
 
@@ -427,6 +504,54 @@ impl ObjectStore for Aws {
             .map_err(|e| aws_failure("S3.PutObject", &at.uri(), &e))?;
         Ok(())
     }
+
+    async fn bucket_tags(&self, bucket: &str) -> Result<Tags> {
+        match self.s3.get_bucket_tagging().bucket(bucket).send().await {
+            Ok(out) => Ok(tag_map(
+                out.tag_set()
+                    .iter()
+                    .map(|t| (Some(t.key()), Some(t.value()))),
+            )),
+            Err(e) if code_of(&e) == Some("NoSuchTagSet") => Ok(Tags::new()),
+            Err(e) => Err(aws_failure("S3.GetBucketTagging", bucket, &e)),
+        }
+    }
+
+    async fn delete_object(&self, at: &S3Location) -> Result<()> {
+        self.s3
+            .delete_object()
+            .bucket(&at.bucket)
+            .key(&at.key)
+            .send()
+            .await
+            .map_err(|e| aws_failure("S3.DeleteObject", &at.uri(), &e))?;
+        Ok(())
+    }
+
+    async fn list_keys(&self, bucket: &str, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(limit.min(1000) as i32)
+            .send()
+            .await
+            .map_err(|e| aws_failure("S3.ListObjectsV2", bucket, &e))?;
+        Ok(out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect())
+    }
+
+    async fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        match self.s3.delete_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code_of(&e) == Some("NoSuchBucket") => Ok(()),
+            Err(e) => Err(aws_failure("S3.DeleteBucket", bucket, &e)),
+        }
+    }
 }
 
 /// User metadata on the script object: the SHA-256 of its content, to skip identical uploads.
@@ -440,6 +565,7 @@ impl RoleStore for Aws {
                 Ok(role.map(|r| RoleInfo {
                     arn: r.arn().to_string(),
                     trust_policy: decode_policy(r.assume_role_policy_document().unwrap_or("")),
+                    tags: tag_map(r.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
                 }))
             }
             Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(None),
@@ -512,6 +638,46 @@ impl RoleStore for Aws {
             .map_err(|e| aws_failure("IAM.PutRolePolicy", role, &e))?;
         Ok(())
     }
+
+    async fn tag_role(&self, name: &str, tags: &Tags) -> Result<()> {
+        let mut req = self.iam.tag_role().role_name(name);
+        for (k, v) in tags {
+            req = req.tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| Failure::runtime("aws.build", e.to_string()))?,
+            );
+        }
+        req.send()
+            .await
+            .map_err(|e| aws_failure("IAM.TagRole", name, &e))?;
+        Ok(())
+    }
+
+    async fn delete_inline_policy(&self, role: &str, policy: &str) -> Result<()> {
+        match self
+            .iam
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(()),
+            Err(e) => Err(aws_failure("IAM.DeleteRolePolicy", role, &e)),
+        }
+    }
+
+    async fn delete_role(&self, name: &str) -> Result<()> {
+        match self.iam.delete_role().role_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(()),
+            Err(e) => Err(aws_failure("IAM.DeleteRole", name, &e)),
+        }
+    }
 }
 
 fn job_command(spec: &JobSpec) -> JobCommand {
@@ -522,50 +688,76 @@ fn job_command(spec: &JobSpec) -> JobCommand {
         .build()
 }
 
+fn spec_of(name: &str, j: &aws_sdk_glue::types::Job) -> JobSpec {
+    let cmd = j.command();
+    JobSpec {
+        name: j.name().unwrap_or(name).to_string(),
+        role_arn: j.role().unwrap_or_default().to_string(),
+        command_name: cmd.and_then(|c| c.name()).unwrap_or_default().to_string(),
+        script_location: cmd
+            .and_then(|c| c.script_location())
+            .unwrap_or_default()
+            .to_string(),
+        python_version: cmd
+            .and_then(|c| c.python_version())
+            .unwrap_or_default()
+            .to_string(),
+        max_capacity: j.max_capacity(),
+        glue_version: j.glue_version().map(str::to_string),
+        worker_type: j.worker_type().map(|w| w.as_str().to_string()),
+        number_of_workers: j.number_of_workers(),
+        execution_class: j.execution_class().map(|c| c.as_str().to_string()),
+        timeout_minutes: j.timeout().unwrap_or_default(),
+        max_retries: j.max_retries(),
+        max_concurrent_runs: j
+            .execution_property()
+            .map(|e| e.max_concurrent_runs())
+            .unwrap_or(1),
+        connections: j
+            .connections()
+            .map(|c| c.connections().to_vec())
+            .unwrap_or_default(),
+        description: j.description().unwrap_or_default().to_string(),
+        default_arguments: j
+            .default_arguments()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    }
+}
+
+type GlueCallError = (Option<String>, Option<String>, Failure);
+
+fn glue_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    op: &str,
+    name: &str,
+    e: &SdkError<E>,
+) -> GlueCallError {
+    (
+        code_of(e).map(str::to_string),
+        e.as_service_error()
+            .and_then(|s| s.message())
+            .map(str::to_string),
+        aws_failure(op, name, e),
+    )
+}
+
 impl JobService for Aws {
     async fn get_job(&self, name: &str) -> Result<Option<JobSpec>> {
         match self.glue.get_job().job_name(name).send().await {
-            Ok(out) => Ok(out.job().map(|j| {
-                let cmd = j.command();
-                JobSpec {
-                    name: j.name().unwrap_or(name).to_string(),
-                    role_arn: j.role().unwrap_or_default().to_string(),
-                    command_name: cmd.and_then(|c| c.name()).unwrap_or_default().to_string(),
-                    script_location: cmd
-                        .and_then(|c| c.script_location())
-                        .unwrap_or_default()
-                        .to_string(),
-                    python_version: cmd
-                        .and_then(|c| c.python_version())
-                        .unwrap_or_default()
-                        .to_string(),
-                    max_capacity: j.max_capacity().unwrap_or_default(),
-                    timeout_minutes: j.timeout().unwrap_or_default(),
-                    max_retries: j.max_retries(),
-                    max_concurrent_runs: j
-                        .execution_property()
-                        .map(|e| e.max_concurrent_runs())
-                        .unwrap_or(1),
-                    description: j.description().unwrap_or_default().to_string(),
-                    default_arguments: j
-                        .default_arguments()
-                        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                        .unwrap_or_default(),
-                }
-            })),
+            Ok(out) => Ok(out.job().map(|j| spec_of(name, j))),
             Err(e) if code_of(&e) == Some("EntityNotFoundException") => Ok(None),
             Err(e) => Err(aws_failure("Glue.GetJob", name, &e)),
         }
     }
 
-    async fn create_job(&self, spec: &JobSpec, tags: &BTreeMap<String, String>) -> Result<()> {
+    async fn create_job(&self, spec: &JobSpec, tags: &Tags) -> Result<()> {
         retry_while_role_propagates(|| async {
-            self.glue
+            let mut req = self
+                .glue
                 .create_job()
                 .name(&spec.name)
                 .role(&spec.role_arn)
                 .command(job_command(spec))
-                .max_capacity(spec.max_capacity)
                 .timeout(spec.timeout_minutes)
                 .max_retries(spec.max_retries)
                 .execution_property(
@@ -575,57 +767,203 @@ impl JobService for Aws {
                 )
                 .description(&spec.description)
                 .set_default_arguments(Some(spec.default_arguments.clone().into_iter().collect()))
-                .set_tags(Some(tags.clone().into_iter().collect()))
-                .send()
+                .set_tags(Some(tags.clone().into_iter().collect()));
+            req = req
+                .set_max_capacity(spec.max_capacity)
+                .set_glue_version(spec.glue_version.clone())
+                .set_worker_type(spec.worker_type.as_deref().map(WorkerType::from))
+                .set_number_of_workers(spec.number_of_workers)
+                .set_execution_class(spec.execution_class.as_deref().map(ExecutionClass::from));
+            if !spec.connections.is_empty() {
+                req = req.connections(
+                    ConnectionsList::builder()
+                        .set_connections(Some(spec.connections.clone()))
+                        .build(),
+                );
+            }
+            req.send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    (
-                        code_of(&e).map(str::to_string),
-                        e.as_service_error()
-                            .and_then(|s| s.message())
-                            .map(str::to_string),
-                        aws_failure("Glue.CreateJob", &spec.name, &e),
-                    )
-                })
+                .map_err(|e| glue_error("Glue.CreateJob", &spec.name, &e))
         })
         .await
     }
 
     async fn update_job(&self, spec: &JobSpec) -> Result<()> {
+        let existing = self
+            .glue
+            .get_job()
+            .job_name(&spec.name)
+            .send()
+            .await
+            .map_err(|e| aws_failure("Glue.GetJob", &spec.name, &e))?;
+        let old = existing.job().cloned().ok_or_else(|| {
+            Failure::runtime("aws.glue", format!("Glue returned no job {}", spec.name))
+        })?;
+        // Start from every field the job has, so that what sfglue does not manage survives
+        // UpdateJob's replace-everything semantics, then set sfglue's fields.
+        let mut args: BTreeMap<String, String> = old
+            .default_arguments()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        args.extend(spec.default_arguments.clone());
+        let spark = spec.command_name == "glueetl";
+        let update = JobUpdate::builder()
+            .set_log_uri(old.log_uri().map(str::to_string))
+            .set_non_overridable_arguments(old.non_overridable_arguments().cloned())
+            .set_security_configuration(old.security_configuration().map(str::to_string))
+            .set_notification_property(old.notification_property().cloned())
+            .set_job_mode(old.job_mode().cloned())
+            .set_job_run_queuing_enabled(old.job_run_queuing_enabled())
+            .set_maintenance_window(old.maintenance_window().map(str::to_string))
+            .set_source_control_details(old.source_control_details().cloned())
+            .set_glue_version(
+                spec.glue_version
+                    .clone()
+                    .or(old.glue_version().map(str::to_string)),
+            )
+            .role(&spec.role_arn)
+            .command(job_command(spec))
+            .timeout(spec.timeout_minutes)
+            .max_retries(spec.max_retries)
+            .execution_property(
+                ExecutionProperty::builder()
+                    .max_concurrent_runs(spec.max_concurrent_runs)
+                    .build(),
+            )
+            .description(&spec.description)
+            .set_default_arguments(Some(args.into_iter().collect()))
+            .connections(
+                ConnectionsList::builder()
+                    .set_connections(Some(spec.connections.clone()))
+                    .build(),
+            )
+            // Python shell jobs take MaxCapacity, Spark jobs WorkerType and NumberOfWorkers;
+            // sending both is refused.
+            .set_max_capacity(if spark { None } else { spec.max_capacity })
+            .set_worker_type(spec.worker_type.as_deref().map(WorkerType::from))
+            .set_number_of_workers(spec.number_of_workers)
+            .set_execution_class(spec.execution_class.as_deref().map(ExecutionClass::from))
+            .build();
         retry_while_role_propagates(|| async {
-            let update = JobUpdate::builder()
-                .role(&spec.role_arn)
-                .command(job_command(spec))
-                .max_capacity(spec.max_capacity)
-                .timeout(spec.timeout_minutes)
-                .max_retries(spec.max_retries)
-                .execution_property(
-                    ExecutionProperty::builder()
-                        .max_concurrent_runs(spec.max_concurrent_runs)
-                        .build(),
-                )
-                .description(&spec.description)
-                .set_default_arguments(Some(spec.default_arguments.clone().into_iter().collect()))
-                .build();
             self.glue
                 .update_job()
                 .job_name(&spec.name)
-                .job_update(update)
+                .job_update(update.clone())
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    (
-                        code_of(&e).map(str::to_string),
-                        e.as_service_error()
-                            .and_then(|s| s.message())
-                            .map(str::to_string),
-                        aws_failure("Glue.UpdateJob", &spec.name, &e),
-                    )
-                })
+                .map_err(|e| glue_error("Glue.UpdateJob", &spec.name, &e))
         })
         .await
+    }
+
+    async fn delete_job(&self, name: &str) -> Result<()> {
+        self.glue
+            .delete_job()
+            .job_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_failure("Glue.DeleteJob", name, &e))?;
+        Ok(())
+    }
+
+    async fn job_tags(&self, name: &str) -> Result<Tags> {
+        let arn = self.glue_arn("job", name).await?;
+        let out = self
+            .glue
+            .get_tags()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| aws_failure("Glue.GetTags", &arn, &e))?;
+        Ok(out
+            .tags()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    async fn tag_job(&self, name: &str, tags: &Tags) -> Result<()> {
+        self.tag_glue("job", name, tags).await
+    }
+
+    async fn tag_trigger(&self, name: &str, tags: &Tags) -> Result<()> {
+        self.tag_glue("trigger", name, tags).await
+    }
+
+    async fn get_trigger(&self, name: &str) -> Result<Option<ObservedTrigger>> {
+        let out = match self.glue.get_trigger().name(name).send().await {
+            Ok(out) => out,
+            Err(e) if code_of(&e) == Some("EntityNotFoundException") => return Ok(None),
+            Err(e) => return Err(aws_failure("Glue.GetTrigger", name, &e)),
+        };
+        let Some(t) = out.trigger() else {
+            return Ok(None);
+        };
+        let arn = self.glue_arn("trigger", name).await?;
+        let tags = self
+            .glue
+            .get_tags()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| aws_failure("Glue.GetTags", &arn, &e))?
+            .tags()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        Ok(Some(ObservedTrigger {
+            spec: TriggerSpec {
+                name: name.to_string(),
+                job_name: t
+                    .actions()
+                    .first()
+                    .and_then(|a| a.job_name())
+                    .unwrap_or_default()
+                    .to_string(),
+                schedule: t.schedule().unwrap_or_default().to_string(),
+            },
+            tags,
+        }))
+    }
+
+    async fn create_trigger(&self, spec: &TriggerSpec, tags: &Tags) -> Result<()> {
+        self.glue
+            .create_trigger()
+            .name(&spec.name)
+            .r#type(TriggerType::Scheduled)
+            .schedule(&spec.schedule)
+            .actions(TriggerAction::builder().job_name(&spec.job_name).build())
+            .start_on_creation(true)
+            .description("Schedule of an sfglue job (managed by sfglue)")
+            .set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| aws_failure("Glue.CreateTrigger", &spec.name, &e))?;
+        Ok(())
+    }
+
+    async fn update_trigger(&self, spec: &TriggerSpec) -> Result<()> {
+        self.glue
+            .update_trigger()
+            .name(&spec.name)
+            .trigger_update(
+                TriggerUpdate::builder()
+                    .schedule(&spec.schedule)
+                    .actions(TriggerAction::builder().job_name(&spec.job_name).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_failure("Glue.UpdateTrigger", &spec.name, &e))?;
+        Ok(())
+    }
+
+    async fn delete_trigger(&self, name: &str) -> Result<()> {
+        match self.glue.delete_trigger().name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code_of(&e) == Some("EntityNotFoundException") => Ok(()),
+            Err(e) => Err(aws_failure("Glue.DeleteTrigger", name, &e)),
+        }
     }
 
     async fn start_job_run(&self, name: &str) -> Result<String> {
