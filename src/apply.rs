@@ -311,10 +311,18 @@ pub async fn observe(config: &Config, aws: &impl ApplyAws, purpose: Purpose) -> 
     let mut buckets = Vec::new();
     for name in bucket_names {
         let exists = aws.bucket_exists(&name).await?;
-        let tags = if exists && purpose == Purpose::Destroy {
+        let tags = if exists {
             aws.bucket_tags(&name).await?
         } else {
             Default::default()
+        };
+        let secured = if exists
+            && matches!(purpose, Purpose::Apply { .. })
+            && is_managed(&tags, &config.name)
+        {
+            Some(aws.bucket_secured(&name).await?)
+        } else {
+            None
         };
         let empty = if exists && purpose == Purpose::Destroy && is_managed(&tags, &config.name) {
             let keys = aws.list_keys(&name, "", 2).await?;
@@ -330,6 +338,7 @@ pub async fn observe(config: &Config, aws: &impl ApplyAws, purpose: Purpose) -> 
             exists,
             tags,
             empty,
+            secured,
         });
     }
     let script_bucket_exists = buckets.first().is_some_and(|b| b.exists);
@@ -527,12 +536,32 @@ async fn execute(
         .filter(|c| c.resource == ResourceKind::Bucket)
     {
         let bucket = change.name.trim_start_matches("s3://");
-        if change.action == Action::Create {
-            aws.create_private_bucket(bucket, &id.region, &tags).await?;
-            rep.result("bucket", format!("created    {}", change.name));
-        } else {
-            rep.result("bucket", format!("unchanged  {}", change.name));
+        match &change.action {
+            Action::Create => {
+                aws.create_bucket(bucket, &id.region).await?;
+                // Until it carries sfglue's tags, a new bucket is indistinguishable from a
+                // foreign one, so a failure here removes it again rather than leave an orphan.
+                if let Err(f) = aws.tag_bucket(bucket, &tags).await {
+                    return Err(match aws.delete_bucket(bucket).await {
+                        Ok(()) => f,
+                        Err(_) => Failure {
+                            message: format!(
+                                "{} (and the new, untagged bucket {bucket} could not be removed: delete it by hand)",
+                                f.message
+                            ),
+                            ..f
+                        },
+                    });
+                }
+                aws.secure_bucket(bucket).await?;
+            }
+            Action::Update { .. } => aws.secure_bucket(bucket).await?,
+            _ => {}
         }
+        rep.result(
+            "bucket",
+            format!("{}{}", verb(Some(&change.action), "created"), change.name),
+        );
     }
     let script_action = plan.action_for(ResourceKind::Script);
     if changes_besides_tags(script_action) {

@@ -46,6 +46,8 @@ pub struct ObservedBucket {
     pub tags: Tags,
     /// For destroy: whether it holds no object.
     pub empty: Option<bool>,
+    /// For apply, on a bucket sfglue manages: public access blocked and encryption on.
+    pub secured: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -295,10 +297,15 @@ pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed, adopt:
         changes.push(Change {
             resource: ResourceKind::Bucket,
             name: format!("s3://{}", b.name),
-            action: if b.exists {
-                Action::Unchanged
-            } else {
+            action: if !b.exists {
                 Action::Create
+            } else if b.secured == Some(false) {
+                // sfglue's own bucket whose set-up was interrupted: finish it.
+                Action::Update {
+                    fields: vec!["public_access_block".into(), "encryption".into()],
+                }
+            } else {
+                Action::Unchanged
             },
         });
     }

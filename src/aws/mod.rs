@@ -101,13 +101,13 @@ pub enum ObjectState {
 
 pub trait ObjectStore {
     async fn bucket_exists(&self, bucket: &str) -> Result<bool>;
-    /// Creates a private bucket: public access blocked, default encryption, tagged.
-    async fn create_private_bucket(
-        &self,
-        bucket: &str,
-        region: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<()>;
+    /// Creates an empty bucket (succeeds when this account already owns it).
+    async fn create_bucket(&self, bucket: &str, region: &str) -> Result<()>;
+    async fn tag_bucket(&self, bucket: &str, tags: &Tags) -> Result<()>;
+    /// Whether public access is fully blocked and default encryption is on.
+    async fn bucket_secured(&self, bucket: &str) -> Result<bool>;
+    /// Blocks all public access and turns on default encryption (SSE-S3).
+    async fn secure_bucket(&self, bucket: &str) -> Result<()>;
     async fn object_state(&self, at: &S3Location) -> Result<ObjectState>;
     async fn put_object(&self, at: &S3Location, body: &[u8], sha256: &str) -> Result<()>;
     /// The bucket's tags (empty when it has none).

@@ -381,12 +381,7 @@ impl ObjectStore for Aws {
         }
     }
 
-    async fn create_private_bucket(
-        &self,
-        bucket: &str,
-        region: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<()> {
+    async fn create_bucket(&self, bucket: &str, region: &str) -> Result<()> {
         use aws_sdk_s3::types::*;
         let mut req = self.s3.create_bucket().bucket(bucket);
         if region != "us-east-1" {
@@ -397,17 +392,74 @@ impl ObjectStore for Aws {
             );
         }
         match req.send().await {
-            Ok(_) => {}
-            Err(e) if code_of(&e) == Some("BucketAlreadyOwnedByYou") => {}
-            Err(e) if code_of(&e) == Some("BucketAlreadyExists") => {
-                return Err(Failure::runtime(
-                    "aws.bucket_taken",
-                    format!("the S3 bucket name {bucket} is taken by another account"),
-                )
-                .with_fix("bucket names are global: choose another name in the config"));
-            }
-            Err(e) => return Err(aws_failure("S3.CreateBucket", bucket, &e)),
+            Ok(_) => Ok(()),
+            Err(e) if code_of(&e) == Some("BucketAlreadyOwnedByYou") => Ok(()),
+            Err(e) if code_of(&e) == Some("BucketAlreadyExists") => Err(Failure::runtime(
+                "aws.bucket_taken",
+                format!("the S3 bucket name {bucket} is taken by another account"),
+            )
+            .with_fix("bucket names are global: choose another name in the config")),
+            Err(e) => Err(aws_failure("S3.CreateBucket", bucket, &e)),
         }
+    }
+
+    async fn tag_bucket(&self, bucket: &str, tags: &Tags) -> Result<()> {
+        use aws_sdk_s3::types::*;
+        let mut tagging = Tagging::builder();
+        for (k, v) in tags {
+            tagging = tagging.tag_set(
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| Failure::runtime("aws.build", e.to_string()))?,
+            );
+        }
+        self.s3
+            .put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(
+                tagging
+                    .build()
+                    .map_err(|e| Failure::runtime("aws.build", e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| aws_failure("S3.PutBucketTagging", bucket, &e))?;
+        Ok(())
+    }
+
+    async fn bucket_secured(&self, bucket: &str) -> Result<bool> {
+        let blocked = match self
+            .s3
+            .get_public_access_block()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
+                c.block_public_acls() == Some(true)
+                    && c.ignore_public_acls() == Some(true)
+                    && c.block_public_policy() == Some(true)
+                    && c.restrict_public_buckets() == Some(true)
+            }),
+            Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => false,
+            Err(e) => return Err(aws_failure("S3.GetPublicAccessBlock", bucket, &e)),
+        };
+        let encrypted = match self.s3.get_bucket_encryption().bucket(bucket).send().await {
+            Ok(out) => out
+                .server_side_encryption_configuration()
+                .is_some_and(|c| !c.rules().is_empty()),
+            Err(e) if code_of(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+                false
+            }
+            Err(e) => return Err(aws_failure("S3.GetBucketEncryption", bucket, &e)),
+        };
+        Ok(blocked && encrypted)
+    }
+
+    async fn secure_bucket(&self, bucket: &str) -> Result<()> {
+        use aws_sdk_s3::types::*;
         self.s3
             .put_public_access_block()
             .bucket(bucket)
@@ -442,27 +494,6 @@ impl ObjectStore for Aws {
             .send()
             .await
             .map_err(|e| aws_failure("S3.PutBucketEncryption", bucket, &e))?;
-        let mut tagging = Tagging::builder();
-        for (k, v) in tags {
-            tagging = tagging.tag_set(
-                Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .map_err(|e| Failure::runtime("aws.build", e.to_string()))?,
-            );
-        }
-        self.s3
-            .put_bucket_tagging()
-            .bucket(bucket)
-            .tagging(
-                tagging
-                    .build()
-                    .map_err(|e| Failure::runtime("aws.build", e.to_string()))?,
-            )
-            .send()
-            .await
-            .map_err(|e| aws_failure("S3.PutBucketTagging", bucket, &e))?;
         Ok(())
     }
 

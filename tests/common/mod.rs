@@ -253,6 +253,97 @@ impl World {
     }
 }
 
+/// Clients of the test's own, straight at the AWS emulator (to set up foreign resources and to
+/// check what sfglue left behind).
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub glue: aws_sdk_glue::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl World {
+    pub fn clients(&self) -> Clients {
+        let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "test");
+        let region = aws_config::Region::new("us-east-1");
+        let v = aws_config::BehaviorVersion::latest();
+        let url = self.aws.url.clone();
+        Clients {
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::Config::builder()
+                    .behavior_version(v)
+                    .region(region.clone())
+                    .endpoint_url(&url)
+                    .credentials_provider(creds.clone())
+                    .build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::Config::builder()
+                    .behavior_version(v)
+                    .region(region.clone())
+                    .endpoint_url(&url)
+                    .force_path_style(true)
+                    .credentials_provider(creds.clone())
+                    .build(),
+            ),
+            glue: aws_sdk_glue::Client::from_conf(
+                aws_sdk_glue::Config::builder()
+                    .behavior_version(v)
+                    .region(region.clone())
+                    .endpoint_url(&url)
+                    .credentials_provider(creds.clone())
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::Config::builder()
+                    .behavior_version(v)
+                    .region(region)
+                    .endpoint_url(&url)
+                    .credentials_provider(creds)
+                    .build(),
+            ),
+        }
+    }
+
+    /// Makes the AWS emulator fail the next `times` calls of `operation` with `kind`.
+    pub fn inject_fault(&self, operation: &str, kind: &str, times: u32) {
+        let body = serde_json::json!({"operation": operation, "kind": kind, "times": times});
+        let (status, out) = http(
+            "POST",
+            &format!("{}/__launcher/faults", self.aws.url),
+            Some(body.to_string()),
+        );
+        assert_eq!(status, 201, "fault rule refused: {out}");
+    }
+
+    pub fn clear_faults(&self) {
+        http(
+            "DELETE",
+            &format!("{}/__launcher/faults", self.aws.url),
+            None,
+        );
+    }
+
+    /// Runs sfglue with `--output json` and parses the one document it prints.
+    pub fn sfglue_json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        let run = self.sfglue(&all);
+        let doc = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+            panic!(
+                "sfglue {args:?} did not print one JSON document ({e}):\n{}\n{}",
+                run.stdout, run.stderr
+            )
+        });
+        (run.code, doc)
+    }
+}
+
+/// Runs a future on a small runtime of the test's own.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    rt().block_on(f)
+}
+
 fn start_aws(dir: &Path) -> Server {
     let mut cmd = Command::new(venv_python());
     cmd.arg(repo_root().join("emulators/aws/launcher.py"))
