@@ -526,6 +526,7 @@ mod tests {
                 exists: false,
                 tags: Tags::new(),
                 empty: None,
+                secured: None,
             }],
             script: ObjectState::Missing,
             role: None,
@@ -557,6 +558,7 @@ mod tests {
                 exists: true,
                 tags: Tags::new(),
                 empty: Some(false),
+                secured: None,
             }],
             script: ObjectState::Present {
                 sha256: Some(crate::crypto::sha256_hex(glue_script::SOURCE.as_bytes())),
