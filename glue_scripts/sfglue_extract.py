@@ -1,14 +1,19 @@
 """sfglue Glue job: sign in to Salesforce with the OAuth 2.0 JWT bearer flow, run SOQL
-queries, and write the records to S3 as JSON Lines.
+queries, and stream the records to S3 (gzip JSON Lines by default, JSON Lines or Parquet).
 
 Runs as an AWS Glue Python shell job (Python 3.9) and locally (Python 3.9 to 3.11).
+README.md next to this file documents every argument, query key, output and message.
 
 Job arguments (Glue passes them as ``--name value``):
   --secret_id   Secrets Manager secret (ARN or name) holding the sfglue/v1 JSON below
-  --output_uri  s3://bucket/prefix/ ; output goes to <prefix><query>/run=<JOB_RUN_ID>/part-NNNNN.jsonl
-  --queries     JSON array: [{"name": "accounts", "soql": "SELECT Id, Name FROM Account"}]
+  --output_uri  s3://bucket/prefix/ ; query output goes to <prefix><query>/run=<JOB_RUN_ID>/part-NNNNN.<ext>
+  --queries     JSON array: [{"name": "accounts", "soql": "SELECT Id, Name FROM Account",
+                "api": "rest|bulk|auto", "format": "jsonl.gz|jsonl|parquet", "watermark": "SystemModstamp"}]
+                (only name and soql are required)
   --JOB_NAME, --JOB_RUN_ID   set by Glue
-  --max_part_bytes           optional: start a new part file after this many bytes (default 32 MiB)
+  optional: --max_concurrency (4) --max_part_bytes (32 MiB) --bulk_threshold (100000)
+            --bulk_max_records (Salesforce's default) --max_attempts (5) --http_timeout (120)
+            --bulk_timeout (21600) --bulk_poll_max (10) --max_logins (5)
 
 The secret's SecretString (written by the sfglue CLI):
   {"schema": "sfglue/v1", "private_key_pem": "...", "certificate_pem": "...",
@@ -17,20 +22,28 @@ The secret's SecretString (written by the sfglue CLI):
    "audience": "https://login.salesforce.com", "api_version": "62.0"}
 
 Output on stdout: one line per query
-  sfglue query=<name> records=<n> pages=<p> seconds=<s.ss> output=s3://.../
-and at the end one line ``sfglue summary <json>``. On failure: exit status 1 and one line
-``sfglue error: <what went wrong>`` on stderr. The private key, the signed assertion and the
-access token are never printed.
+  sfglue query=<name> records=<n> pages=<p> seconds=<s.ss> output=s3://.../ api=... bytes=... ...
+and at the end one line ``sfglue summary <json>`` (also written to S3). On failure: exit status 1
+and one line ``sfglue error: <what went wrong>`` on stderr. The private key, the signed assertion
+and the access token are never printed.
 """
 
 import argparse
+import csv
+import io
 import json
 import os
+import queue
+import random
 import re
 import sys
+import tempfile
+import threading
 import time
+import zlib
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import date, datetime, timezone
 from typing import Any, Callable, Optional
 
 try:
@@ -59,17 +72,39 @@ SECRET_SCHEMA = "sfglue/v1"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_PATH = "/services/oauth2/token"
 ASSERTION_LIFETIME_SECONDS = 180
-# (connect, read) timeouts in seconds for every Salesforce call.
-HTTP_TIMEOUT = (10, 120)
-HTTP_ATTEMPTS = 3
-DEFAULT_MAX_PART_BYTES = 32 * 1024 * 1024
+CONNECT_TIMEOUT = 10
 QUERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 REQUIRED_ARGS = ("secret_id", "output_uri", "queries")
-USER_AGENT = "sfglue-glue-job/1"
+USER_AGENT = "sfglue-glue-job/2"
+APIS = ("rest", "bulk", "auto")
+FORMATS = {"jsonl.gz": ".jsonl.gz", "jsonl": ".jsonl", "parquet": ".parquet"}
+RETRY_STATUS = (500, 502, 503, 504)
+DEFAULT_MAX_PART_BYTES = 32 * 1024 * 1024
+# name: (default, minimum); all integers.
+OPTIONAL_ARGS = {
+    "max_concurrency": (4, 1),
+    "max_part_bytes": (DEFAULT_MAX_PART_BYTES, 1),
+    "bulk_threshold": (100_000, 0),
+    "bulk_max_records": (0, 0),  # 0: let Salesforce choose the page size
+    "max_attempts": (5, 1),
+    "http_timeout": (120, 1),
+    "bulk_timeout": (6 * 3600, 1),
+    "bulk_poll_max": (10, 1),
+    "max_logins": (5, 1),
+}
 
 
 class JobError(Exception):
     """An expected failure (bad input, Salesforce or AWS said no): one line, no traceback."""
+
+
+class LimitExceeded(JobError):
+    """REQUEST_LIMIT_EXCEEDED: every further call burns more of the limit, so the run stops."""
+
+
+class Stopped(JobError):
+    """Another query hit a limit that stops the whole run."""
 
 
 # ---------------------------------------------------------------------------
@@ -118,13 +153,16 @@ def parse_args(argv: list) -> dict:
     if not resolved["JOB_RUN_ID"]:
         resolved["JOB_RUN_ID"] = "local-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     resolved.setdefault("JOB_NAME", _scan_argv(argv, "JOB_NAME") or "")
-    max_part = _scan_argv(argv, "max_part_bytes")
-    try:
-        resolved["max_part_bytes"] = int(max_part) if max_part else DEFAULT_MAX_PART_BYTES
-    except ValueError:
-        raise JobError(f"--max_part_bytes must be an integer, got {max_part!r}") from None
-    if resolved["max_part_bytes"] < 1:
-        raise JobError("--max_part_bytes must be positive")
+    # Optional arguments are read from argv directly: getResolvedOptions fails on absent ones.
+    for name, (default, minimum) in OPTIONAL_ARGS.items():
+        text = _scan_argv(argv, name)
+        try:
+            value = int(text) if text not in (None, "") else default
+        except ValueError:
+            raise JobError(f"--{name} must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise JobError(f"--{name} must be at least {minimum}, got {value}")
+        resolved[name] = value
     return resolved
 
 
@@ -148,7 +186,27 @@ def parse_queries(text: str) -> list:
         if name in seen:
             raise JobError(f"--queries has the name {name!r} twice")
         seen.add(name)
-        out.append({"name": name, "soql": soql.strip()})
+        unknown = sorted(set(query) - {"name", "soql", "api", "format", "watermark"})
+        if unknown:
+            raise JobError(f"--queries[{index}] ({name}) has unknown keys: {', '.join(unknown)}")
+        api = query.get("api", "rest")
+        if api not in APIS:
+            raise JobError(f"--queries[{index}] ({name}): api must be one of {', '.join(APIS)}, got {api!r}")
+        fmt = query.get("format", "jsonl.gz")
+        if fmt not in FORMATS:
+            raise JobError(f"--queries[{index}] ({name}): format must be one of {', '.join(FORMATS)}, "
+                           f"got {fmt!r}")
+        parsed = {"name": name, "soql": soql.strip(), "api": api, "format": fmt}
+        watermark = query.get("watermark")
+        if watermark is not None:
+            if not isinstance(watermark, str) or not FIELD_NAME.match(watermark):
+                raise JobError(f"--queries[{index}] ({name}): watermark must be a field name, "
+                               f"got {watermark!r}")
+            if watermark.lower() not in [f.lower() for f in select_fields(parsed["soql"])]:
+                raise JobError(f"--queries[{index}] ({name}): the watermark field {watermark} must be in "
+                               "the SELECT list")
+            parsed["watermark"] = watermark
+        out.append(parsed)
     return out
 
 
@@ -160,6 +218,121 @@ def parse_s3_uri(uri: str) -> tuple:
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     return bucket, prefix
+
+
+# ---------------------------------------------------------------------------
+# SOQL rewriting (COUNT() for api=auto, the watermark filter)
+# ---------------------------------------------------------------------------
+
+_CLAUSES = ("from", "where", "group by", "order by", "limit", "offset", "with", "for")
+
+
+def _clause_positions(soql: str) -> dict:
+    """Where each top-level clause keyword starts (outside strings and parentheses)."""
+    found = {}
+    depth = 0
+    i = 0
+    lower = soql.lower()
+    while i < len(soql):
+        c = soql[i]
+        if c == "'":
+            i += 1
+            while i < len(soql) and soql[i] != "'":
+                i += 2 if soql[i] == "\\" else 1
+            i += 1
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif depth == 0 and (i == 0 or not (soql[i - 1].isalnum() or soql[i - 1] in "_.")):
+            for clause in _CLAUSES:
+                words = clause.split(" ")
+                m = re.match(r"\s+".join(words) + r"(?![A-Za-z0-9_])", lower[i:])
+                if m and clause not in found:
+                    found[clause] = (i, i + m.end())
+        i += 1
+    return found
+
+
+def select_fields(soql: str) -> list:
+    pos = _clause_positions(soql)
+    if "from" not in pos or not soql[:6].lower() == "select":
+        return []
+    return [f.strip() for f in soql[6:pos["from"][0]].split(",") if f.strip()]
+
+
+def count_soql(soql: str) -> str:
+    """SELECT COUNT() FROM … WHERE … for the same rows (no ORDER BY; LIMIT kept)."""
+    pos = _clause_positions(soql)
+    if "from" not in pos:
+        raise JobError("the query has no FROM")
+    end = len(soql)
+    for clause in ("order by",):
+        if clause in pos:
+            end = min(end, pos[clause][0])
+    tail = soql[pos["from"][0]:end].rstrip()
+    if "limit" in pos and pos["limit"][0] >= end:
+        tail += " " + soql[pos["limit"][0]:].strip()
+        tail = re.sub(r"(?i)\s+offset\s+\d+\s*$", "", tail)
+    return "SELECT COUNT() " + tail
+
+
+def with_watermark(soql: str, field: str, value: Any) -> str:
+    """The query restricted to records with field > value (the value from a previous run)."""
+    if value is None:
+        return soql
+    literal = value if isinstance(value, str) else json.dumps(value)
+    if not re.match(r"^[0-9][0-9TZ:+.\-]*$", literal):
+        raise JobError(f"stored watermark {literal!r} is not a date, datetime or number")
+    condition = f"{field} > {literal}"
+    pos = _clause_positions(soql)
+    if "where" in pos:
+        start, body = pos["where"]
+        ends = [p[0] for c, p in pos.items() if p[0] > start and c not in ("from", "where")]
+        end = min(ends) if ends else len(soql)
+        existing = soql[body:end].strip()
+        rest = soql[end:].lstrip()
+        return f"{soql[:start]}WHERE ({existing}) AND {condition}" + (" " + rest if rest else "")
+    ends = [p[0] for c, p in pos.items() if c not in ("from", "where")]
+    end = min(ends) if ends else len(soql)
+    head = soql[:end].rstrip()
+    rest = soql[end:].lstrip()
+    return f"{head} WHERE {condition}" + (" " + rest if rest else "")
+
+
+_DT_FORMATS = ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z")
+
+
+def watermark_key(value: Any) -> Any:
+    """A comparable form of a watermark value: datetimes, dates and numbers compare by value."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, float(value))
+    if isinstance(value, str):
+        text = value.replace("Z", "+0000")
+        for fmt in _DT_FORMATS:
+            try:
+                return (0, datetime.strptime(text, fmt))
+            except ValueError:
+                pass
+        try:
+            return (0, datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc))
+        except ValueError:
+            pass
+        try:
+            return (1, float(value))
+        except ValueError:
+            pass
+    raise JobError(f"watermark value {value!r} is not a date, datetime or number")
+
+
+def watermark_literal(value: Any) -> Any:
+    """The SOQL literal to store: datetimes in UTC with milliseconds, others as they came."""
+    kind, parsed = watermark_key(value)
+    if kind == 0 and isinstance(value, str) and "T" in value:
+        utc = parsed.astimezone(timezone.utc)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return value
 
 
 # ---------------------------------------------------------------------------
@@ -243,7 +416,8 @@ def aws_client(service: str, region: Optional[str]) -> Any:
     kwargs = {}
     if region and not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
         kwargs["region_name"] = region
-    options = {"retries": {"max_attempts": 5, "mode": "standard"}}
+    options = {"retries": {"max_attempts": 5, "mode": "standard"}, "connect_timeout": CONNECT_TIMEOUT,
+               "read_timeout": 120, "max_pool_connections": 32}
     if service == "s3" and os.environ.get("AWS_ENDPOINT_URL"):
         options["s3"] = {"addressing_style": "path"}
     return boto3.client(service, config=botocore.config.Config(**options), **kwargs)
@@ -274,39 +448,89 @@ def build_assertion(secret: dict, key: Any, now: Optional[float] = None) -> str:
     return token.decode("ascii") if isinstance(token, bytes) else token
 
 
-def _error_text(response: Any) -> str:
-    """Salesforce's own words from an error response, without echoing anything we sent."""
+def _error_body(response: Any) -> tuple:
+    """(errorCode or OAuth error, message) from an error response; never echoes what we sent."""
     try:
         body = response.json()
     except ValueError:
-        return f"HTTP {response.status_code} with a non-JSON body"
+        return None, f"HTTP {response.status_code} with a non-JSON body"
     if isinstance(body, dict) and "error" in body:
-        return f"{body.get('error')}: {body.get('error_description', '')}".rstrip(": ")
+        return body.get("error"), str(body.get("error_description", ""))
     if isinstance(body, list) and body and isinstance(body[0], dict):
-        first = body[0]
-        return f"{first.get('errorCode', 'ERROR')}: {first.get('message', '')}".rstrip(": ")
-    return f"HTTP {response.status_code}"
+        return body[0].get("errorCode", "ERROR"), str(body[0].get("message", ""))
+    return None, f"HTTP {response.status_code}"
+
+
+def _error_text(response: Any) -> str:
+    code, message = _error_body(response)
+    if code is None:
+        return message
+    return f"{code}: {message}".rstrip(": ")
+
+
+def backoff_seconds(attempt: int, base: float = 0.5, cap: float = 20.0,
+                    rand: Callable = random.random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
+    return rand() * min(cap, base * (2 ** (attempt - 1)))
+
+
+class Counter:
+    """API calls made for one query (the run-wide total is on the Salesforce object)."""
+
+    def __init__(self) -> None:
+        self.api_calls = 0
 
 
 class Salesforce:
-    """A signed-in Salesforce session: one JWT bearer sign-in per run, reused for every call."""
+    """A signed-in Salesforce session: one JWT bearer sign-in per run, its token reused by every
+    call from every thread; on 401 INVALID_SESSION_ID one new sign-in and a retry."""
 
-    def __init__(self, secret: dict, key: Any, http: Any = None, sleep: Callable = time.sleep):
+    def __init__(self, secret: dict, key: Any, http: Any = None, sleep: Callable = time.sleep,
+                 max_attempts: int = 5, max_logins: int = 5, read_timeout: int = 120):
         self.secret = secret
         self.key = key
-        self.http = http or requests.Session()
-        self.http.headers["User-Agent"] = USER_AGENT
+        self._shared_http = http
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self.sleep = sleep
+        self.max_attempts = max_attempts
+        self.max_logins = max_logins
+        self.timeout = (CONNECT_TIMEOUT, read_timeout)
         self.instance_url = ""
         self._token = ""
         self.logins = 0
+        self.api_calls = 0
+        self.api_usage = None  # "used/max" from the last Sforce-Limit-Info header
+        self.stop = threading.Event()
+        self.stop_reason = ""
+
+    @property
+    def http(self) -> Any:
+        """One requests.Session per thread (a Session is not documented as thread-safe)."""
+        if self._shared_http is not None:
+            return self._shared_http
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            self._local.session = session
+        return session
 
     def login(self) -> None:
+        """Sign in: mint a fresh assertion and exchange it for an access token."""
+        with self._lock:
+            self._login_locked()
+
+    def _login_locked(self) -> None:
+        if self.logins >= self.max_logins:
+            raise JobError(f"signed in {self.logins} times in this run and the session ended again; "
+                           "stopping (check the session timeout of the app or org)")
         url = self.secret["login_url"] + TOKEN_PATH
         form = {"grant_type": GRANT_TYPE, "assertion": build_assertion(self.secret, self.key)}
         try:
             response = self.http.post(url, data=form, headers={"Accept": "application/json"},
-                                      timeout=HTTP_TIMEOUT)
+                                      timeout=self.timeout)
         except requests.RequestException as exc:
             raise JobError(f"cannot reach the Salesforce token endpoint {url}: "
                            f"{exc.__class__.__name__}") from None
@@ -325,50 +549,312 @@ class Salesforce:
         self._token = body["access_token"]
         self.instance_url = body["instance_url"].rstrip("/")
 
-    def get(self, path_or_url: str, params: Optional[dict] = None) -> dict:
-        """GET a REST resource as JSON; signs in again once if the session expired (401)."""
+    def _relogin(self, stale_token: str) -> None:
+        """Sign in again unless another thread already replaced the stale token."""
+        with self._lock:
+            if self._token == stale_token:
+                self._login_locked()
+
+    def _count(self, counter: Optional[Counter], response: Any) -> None:
+        with self._count_lock:
+            self.api_calls += 1
+            if counter is not None:
+                counter.api_calls += 1
+            info = response.headers.get("Sforce-Limit-Info", "") if hasattr(response, "headers") else ""
+            match = re.search(r"api-usage=(\d+/\d+)", info or "")
+            if match:
+                self.api_usage = match.group(1)
+
+    def request(self, method: str, path_or_url: str, counter: Optional[Counter] = None,
+                params: Optional[dict] = None, body: Optional[dict] = None, accept: str = "application/json",
+                ok: tuple = (200,), stream: bool = False) -> Any:
+        """One Salesforce REST call with the session token: retries with backoff and jitter on
+        5xx, timeouts and dropped connections; one new sign-in on 401; REQUEST_LIMIT_EXCEEDED
+        stops the run at once."""
         if not self._token:
             self.login()
         relogged = False
         attempt = 0
         while True:
+            if self.stop.is_set():
+                raise Stopped(f"stopped: {self.stop_reason}")
             attempt += 1
+            token = self._token
             url = path_or_url if path_or_url.startswith("http") else self.instance_url + path_or_url
+            headers = {"Authorization": "Bearer " + token, "Accept": accept}
             try:
-                response = self.http.get(
-                    url, params=params, timeout=HTTP_TIMEOUT,
-                    headers={"Authorization": "Bearer " + self._token, "Accept": "application/json"},
-                )
+                response = self.http.request(method, url, params=params, json=body, headers=headers,
+                                             timeout=self.timeout, stream=stream)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt < HTTP_ATTEMPTS:
-                    self.sleep(2 ** (attempt - 1))
+                if attempt < self.max_attempts:
+                    self.sleep(backoff_seconds(attempt))
                     continue
-                raise JobError(f"cannot reach Salesforce at {self.instance_url}: "
+                raise JobError(f"cannot reach Salesforce at {self.instance_url} after {attempt} attempts: "
                                f"{exc.__class__.__name__}") from None
-            if response.status_code == 401 and not relogged:
+            self._count(counter, response)
+            status = response.status_code
+            if status == 401:
+                if relogged:
+                    raise JobError(f"Salesforce refused a freshly signed-in session: {_error_text(response)} "
+                                   "(HTTP 401 twice in a row)")
                 relogged = True
-                self.login()
+                self._relogin(token)
                 continue
-            if response.status_code in (502, 503, 504) and attempt < HTTP_ATTEMPTS:
-                self.sleep(2 ** (attempt - 1))
+            if status == 403:
+                code, message = _error_body(response)
+                if code == "REQUEST_LIMIT_EXCEEDED":
+                    name = message.split(" Limit")[0].strip() or "API request"
+                    reason = (f"Salesforce limit {name} reached: REQUEST_LIMIT_EXCEEDED: {message} "
+                              f"(api-usage {self.api_usage or '?'}); stopped at once without retrying")
+                    self.stop_reason = reason
+                    self.stop.set()
+                    raise LimitExceeded(reason)
+            if status in RETRY_STATUS and attempt < self.max_attempts:
+                self.sleep(backoff_seconds(attempt))
                 continue
-            if response.status_code != 200:
-                raise JobError(f"{_error_text(response)} (HTTP {response.status_code})")
-            try:
-                return response.json()
-            except ValueError:
-                raise JobError(f"Salesforce answered non-JSON for {url.split('?')[0]}") from None
+            if status not in ok:
+                raise JobError(f"{_error_text(response)} (HTTP {status})")
+            return response
 
-    def query_pages(self, soql: str) -> Iterator[dict]:
+    def get_json(self, path_or_url: str, counter: Optional[Counter] = None,
+                 params: Optional[dict] = None) -> dict:
+        response = self.request("GET", path_or_url, counter, params=params)
+        try:
+            return response.json()
+        except ValueError:
+            raise JobError(f"Salesforce answered non-JSON for {path_or_url.split('?')[0]}") from None
+
+    # Kept for callers of the first version of this script.
+    def get(self, path_or_url: str, params: Optional[dict] = None) -> dict:
+        return self.get_json(path_or_url, params=params)
+
+    def data_path(self, rest: str) -> str:
+        return f"/services/data/v{self.secret['api_version']}/{rest}"
+
+    def query_pages(self, soql: str, counter: Optional[Counter] = None) -> Iterator[dict]:
         """Every page of a SOQL query, following nextRecordsUrl."""
-        version = self.secret["api_version"]
-        page = self.get(f"/services/data/v{version}/query", params={"q": soql})
+        page = self.get_json(self.data_path("query"), counter, params={"q": soql})
         while True:
             yield page
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
-            page = self.get(next_url)
+            page = self.get_json(next_url, counter)
+
+    def query_pages_raw(self, soql: str, counter: Optional[Counter] = None) -> Iterator[Any]:
+        """Every page of a SOQL query as split_page() gives it (or the decoded page where the
+        fast split does not apply), following nextRecordsUrl."""
+        url, params = self.data_path("query"), {"q": soql}
+        while True:
+            response = self.request("GET", url, counter, params=params)
+            page = split_page(response.content.decode("utf-8"))
+            if page is None:
+                try:
+                    page = response.json()
+                except ValueError:
+                    raise JobError(f"Salesforce answered non-JSON for {url.split('?')[0]}") from None
+            yield page
+            url, params = page.get("nextRecordsUrl"), None
+            if page.get("done", True) or not url:
+                return
+
+    def count(self, soql: str, counter: Optional[Counter] = None) -> int:
+        page = self.get_json(self.data_path("query"), counter, params={"q": count_soql(soql)})
+        return int(page.get("totalSize", 0))
+
+    def bulk_pages(self, soql: str, counter: Optional[Counter] = None, max_records: int = 0,
+                   timeout: float = 6 * 3600, poll_max: float = 10.0) -> Iterator[list]:
+        """Bulk API 2.0 query job: create, poll until JobComplete, then every CSV result page
+        (followed by Sforce-Locator) as an open temporary file. Each page is spooled to disk
+        first, so a dropped connection retries the page and memory stays bounded."""
+        base = self.data_path("jobs/query")
+        job = self.request("POST", base, counter, body={
+            "operation": "query", "query": soql, "contentType": "CSV", "columnDelimiter": "COMMA",
+            "lineEnding": "LF"}).json()
+        job_id = job["id"]
+        deadline = time.monotonic() + timeout
+        wait = 0.25
+        while True:
+            info = self.get_json(f"{base}/{job_id}", counter)
+            state = info.get("state")
+            if state == "JobComplete":
+                break
+            if state in ("Failed", "Aborted"):
+                message = info.get("errorMessage", "")
+                raise JobError(f"Bulk API 2.0 job {job_id} ended {state}: {message}".rstrip(": "))
+            if time.monotonic() > deadline:
+                raise JobError(f"Bulk API 2.0 job {job_id} not complete after {timeout:.0f} s "
+                               f"(state {state})")
+            self.sleep(wait)
+            wait = min(poll_max, wait * 1.5)
+        locator = None
+        while True:
+            params = {}
+            if max_records:
+                params["maxRecords"] = str(max_records)
+            if locator:
+                params["locator"] = locator
+            spool, next_locator = self._bulk_page(f"{base}/{job_id}/results", params, counter)
+            yield spool  # the consumer closes it (it may be read in another thread)
+            if not next_locator or next_locator == "null":
+                break
+            locator = next_locator
+        try:
+            self.request("DELETE", f"{base}/{job_id}", counter, ok=(200, 204))
+        except JobError:
+            pass  # Salesforce deletes finished jobs after 7 days anyway
+
+    def _bulk_page(self, url: str, params: dict, counter: Optional[Counter]) -> tuple:
+        attempt = 0
+        while True:
+            attempt += 1
+            response = self.request("GET", url, counter, params=params, accept="text/csv", stream=True)
+            spool = tempfile.TemporaryFile()
+            try:
+                for chunk in response.iter_content(chunk_size=1024 * 1024):
+                    spool.write(chunk)
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                spool.close()
+                if attempt < self.max_attempts:
+                    self.sleep(backoff_seconds(attempt))
+                    continue
+                raise JobError(f"Bulk API 2.0 result page broke off after {attempt} attempts: "
+                               f"{exc.__class__.__name__}") from None
+            finally:
+                response.close()
+            spool.seek(0)
+            return spool, response.headers.get("Sforce-Locator")
+
+
+_ATTRIBUTES = r'\{"attributes":\{"type":"[^"\\]*","url":"[^"\\]*"\},'
+_FIRST_RECORD = re.compile(_ATTRIBUTES)
+_NEXT_RECORD = re.compile("," + _ATTRIBUTES)
+
+
+def flat_select(soql: str) -> bool:
+    """True when every selected item is a plain field (no relationship path, sub-query or function),
+    so each record of a REST page is one flat JSON object."""
+    fields = select_fields(soql)
+    return bool(fields) and all(FIELD_NAME.match(f) for f in fields)
+
+
+def split_page(text: str) -> Optional[dict]:
+    """A REST query page of flat records turned into JSON Lines without decoding every record:
+    {"totalSize", "done", "nextRecordsUrl", "lines": "<record>\\n…", "count": n}. The records'
+    "attributes" objects are cut out of the text. None when the page does not have the expected
+    shape (then the caller decodes it the ordinary way)."""
+    start = text.find('"records":[')
+    end = text.rfind("]")
+    if start < 0 or end < start or text.count('"records":[') != 1:
+        return None
+    body = text[start + len('"records":['):end]
+    try:
+        page = json.loads(text[:start] + '"records":null' + text[end + 1:])
+    except ValueError:
+        return None
+    if not isinstance(page, dict):
+        return None
+    if not body.strip():
+        lines, count = "", 0
+    else:
+        first = _FIRST_RECORD.match(body)
+        if not first:
+            return None
+        rest, more = _NEXT_RECORD.subn("\n{", body[first.end():])
+        lines, count = "{" + rest + "\n", more + 1
+    if count != body.count('{"attributes":'):
+        return None
+    page["lines"] = lines
+    page["count"] = count
+    return page
+
+
+def field_values(lines: str, field: str, count: int) -> Optional[list]:
+    """The raw values of one field in split_page() lines (None when not exactly one per record)."""
+    pattern = re.compile('"' + re.escape(field) + r'":("(?:[^"\\]|\\.)*"|[^,}]+)', re.I)
+    found = pattern.findall(lines)
+    if len(found) != count:
+        return None
+    return [json.loads(v) if v[0] == '"' and "\\" in v else (v[1:-1] if v[0] == '"' else json.loads(v))
+            for v in found]
+
+
+_ESCAPE = json.encoder.encode_basestring  # JSON string literal, non-ASCII kept (ensure_ascii=False)
+
+
+def csv_chunks(spool: Any, field: Optional[str], as_records: bool, size: int = 5000) -> Iterator[tuple]:
+    """A Bulk API 2.0 CSV result page, `size` rows at a time, as (records, None, n, values) or,
+    without as_records, as (None, JSON Lines text, n, values); values are the watermark field's.
+    Every CSV value is text; an empty value becomes null."""
+    text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+    try:
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if not header:
+            return
+        keys = [_ESCAPE(h) + ":" for h in header]
+        lowered = [h.lower() for h in header]
+        index = lowered.index(field.lower()) if field and field.lower() in lowered else None
+        while True:
+            rows = []
+            for row in reader:
+                rows.append(row)
+                if len(rows) >= size:
+                    break
+            if not rows:
+                return
+            values = [row[index] or None for row in rows] if index is not None else None
+            if as_records:
+                yield [{k: (v if v != "" else None) for k, v in zip(header, row)} for row in rows], None, \
+                    len(rows), values
+            else:
+                out = []
+                for row in rows:
+                    pairs = [k + (_ESCAPE(v) if v else "null") for k, v in zip(keys, row)]
+                    out.append("{" + ",".join(pairs) + "}")
+                lines = "\n".join(out) + "\n"
+                yield None, lines, len(rows), values
+            if len(rows) < size:
+                return
+    finally:
+        text.detach()
+
+
+def prefetch(pages: Iterator, depth: int = 2) -> Iterator:
+    """Runs a page iterator in a thread, `depth` pages ahead of the consumer, so the next page
+    downloads while this one is written. Errors surface in the consumer."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    cancelled = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in pages:
+                while not cancelled.is_set():
+                    try:
+                        slots.put((item, None), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if cancelled.is_set():
+                    return
+            slots.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            slots.put((None, exc))
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        cancelled.set()
 
 
 # ---------------------------------------------------------------------------
@@ -385,54 +871,312 @@ def strip_attributes(value: Any) -> Any:
     return value
 
 
-class PartWriter:
-    """Writes JSON Lines parts to S3: part-00000.jsonl, part-00001.jsonl, ... as they fill."""
+def clean_record(record: dict) -> dict:
+    """strip_attributes, fast for the usual flat record."""
+    record.pop("attributes", None)
+    for k, v in record.items():
+        if isinstance(v, (dict, list)):
+            record[k] = strip_attributes(v)
+    return record
 
-    def __init__(self, s3: Any, bucket: str, folder: str, max_part_bytes: int):
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class _SpoolBuffer:
+    """An append-only temporary file that counts its bytes (a bytearray stand-in)."""
+
+    def __init__(self) -> None:
+        self._file: Any = None
+        self._size = 0
+
+    def __iadd__(self, data: bytes) -> "_SpoolBuffer":
+        if data:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile()
+            self._file.write(data)
+            self._size += len(data)
+        return self
+
+    def __len__(self) -> int:
+        return self._size
+
+    def rewound(self) -> Any:
+        if self._file is None:
+            return b""
+        self._file.flush()
+        self._file.seek(0)
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class PartWriter:
+    """Streams records to S3 as part objects: part-00000.jsonl.gz, part-00001.jsonl.gz, … each a
+    complete file, uploaded once it holds max_part_bytes (compressed), so memory stays bounded."""
+
+    def __init__(self, s3: Any, bucket: str, folder: str, max_part_bytes: int, fmt: str = "jsonl"):
         self.s3 = s3
         self.bucket = bucket
         self.folder = folder
         self.max_part_bytes = max_part_bytes
-        self.buffer = bytearray()
+        self.format = fmt
         self.parts = 0
         self.records = 0
+        self.bytes = 0
+        self.keys: list = []
+        self._rows: list = []
+        self._raw = 0
+        self._new_part()
+        if fmt == "parquet":
+            self._arrow = import_pyarrow()
+
+    def _new_part(self) -> None:
+        # The part being filled lives in a temporary file, not in memory: peak memory does not
+        # depend on the part size (or on the record count).
+        self.buffer = _SpoolBuffer()
+        self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31) if self.format == "jsonl.gz" else None
+        self._rows = []
+        self._raw = 0
+        self._has_data = False
 
     def add(self, record: dict) -> None:
-        line = json.dumps(strip_attributes(record), ensure_ascii=False, separators=(",", ":"))
-        self.buffer += line.encode("utf-8") + b"\n"
-        self.records += 1
+        self.add_many([record])
+
+    def add_lines(self, lines: str, count: int) -> None:
+        """JSON Lines text (from split_page) as it is; jsonl and jsonl.gz only."""
+        if not count:
+            return
+        self._has_data = True
+        data = lines.encode("utf-8")
+        self.records += count
+        self.buffer += self._gzip.compress(data) if self._gzip is not None else data
         if len(self.buffer) >= self.max_part_bytes:
             self.flush()
 
-    def flush(self, final: bool = False) -> None:
-        if not self.buffer and not (final and self.parts == 0):
+    def add_many(self, records: list) -> None:
+        if not records:
             return
-        key = f"{self.folder}part-{self.parts:05d}.jsonl"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=bytes(self.buffer),
-                           ContentType="application/x-ndjson")
+        self._has_data = True
+        if self.format == "parquet":
+            for record in records:
+                clean = clean_record(record)
+                self._rows.append(clean)
+                self._raw += len(_ENCODE(clean))
+            self.records += len(records)
+            if self._raw >= self.max_part_bytes:
+                self.flush()
+            return
+        data = ("\n".join(_ENCODE(clean_record(r)) for r in records) + "\n").encode("utf-8")
+        self.records += len(records)
+        self.buffer += self._gzip.compress(data) if self._gzip is not None else data
+        if len(self.buffer) >= self.max_part_bytes:
+            self.flush()
+
+    def _body(self) -> bytes:
+        if self.format == "parquet":
+            pa, pq = self._arrow
+            sink = io.BytesIO()
+            pq.write_table(pa.Table.from_pylist(self._rows), sink, compression="snappy")
+            return sink.getvalue()
+        if self._gzip is not None:
+            self.buffer += self._gzip.flush()
+        return self.buffer.rewound()
+
+    def flush(self, final: bool = False) -> None:
+        """Upload the current part; with final=True an empty result still leaves one part."""
+        if not self._has_data and not (final and self.parts == 0):
+            return
+        key = f"{self.folder}part-{self.parts:05d}{FORMATS[self.format]}"
+        if self.format == "parquet" and not self._rows:
+            body = b""  # an empty result: an empty marker part (Parquet would need a schema)
+        else:
+            body = self._body()
+        content_type = {"jsonl": "application/x-ndjson", "jsonl.gz": "application/gzip",
+                        "parquet": "application/vnd.apache.parquet"}[self.format]
+        size = len(body) if isinstance(body, bytes) else len(self.buffer)
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        finally:
+            self.buffer.close()
         self.parts += 1
-        self.buffer = bytearray()
+        self.bytes += size
+        self.keys.append(key)
+        self._new_part()
+
+
+def import_pyarrow() -> tuple:
+    try:
+        import pyarrow  # type: ignore[import-not-found]
+        import pyarrow.parquet  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise JobError(f"format parquet needs pyarrow ({exc}); add it to --additional-python-modules "
+                       "or use jsonl.gz") from None
+    return pyarrow, pyarrow.parquet
+
+
+# ---------------------------------------------------------------------------
+# Watermarks (state next to the output)
+# ---------------------------------------------------------------------------
+
+
+def watermark_key_path(prefix: str, name: str) -> str:
+    return f"{prefix}{name}/_watermark.json"
+
+
+def read_watermark(s3: Any, bucket: str, prefix: str, query: dict) -> Any:
+    key = watermark_key_path(prefix, query["name"])
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
+    try:
+        state = json.loads(body)
+    except ValueError:
+        raise JobError(f"the watermark s3://{bucket}/{key} is not JSON; fix or delete it") from None
+    if state.get("field", "").lower() != query["watermark"].lower():
+        raise JobError(f"the watermark s3://{bucket}/{key} is for field {state.get('field')!r}, the query "
+                       f"now names {query['watermark']!r}; delete it for a full run")
+    return state.get("value")
+
+
+def write_watermark(s3: Any, bucket: str, prefix: str, query: dict, value: Any, run_id: str) -> None:
+    key = watermark_key_path(prefix, query["name"])
+    state = {"query": query["name"], "field": query["watermark"], "value": value, "run_id": run_id,
+             "updated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(state, indent=1).encode(),
+                  ContentType="application/json")
+
+
+class HighWater:
+    """The largest watermark value seen in the records written."""
+
+    def __init__(self, field: Optional[str], start: Any):
+        self.field = field
+        self.value = start
+        self._key = watermark_key(start) if start is not None else None
+
+    def see(self, records: list) -> None:
+        if self.field:
+            self.see_values([r.get(self.field) for r in records])
+
+    def see_values(self, values: list) -> None:
+        values = [v for v in values if v is not None]
+        if not values:
+            return
+        # One API answers datetimes in one format (same length, same zone): the largest string is
+        # the latest. Anything else is compared value by value.
+        first = values[0]
+        same = isinstance(first, str) and len(first) >= 10 and first[:4].isdigit()
+        if same and all(isinstance(v, str) and len(v) == len(first) and v[-5:] == first[-5:] for v in values):
+            candidate = max(values)
+        else:
+            candidate = max(values, key=watermark_key)
+        key = watermark_key(candidate)
+        if self._key is None or key > self._key:
+            self._key, self.value = key, candidate
+
+
+# ---------------------------------------------------------------------------
+# One query
+# ---------------------------------------------------------------------------
 
 
 def run_query(sf: Salesforce, s3: Any, bucket: str, prefix: str, run_id: str, query: dict,
-              max_part_bytes: int) -> dict:
+              max_part_bytes: int, options: Optional[dict] = None) -> dict:
+    """Extract one query to S3. The watermark moves only after every part is written."""
+    options = options or {}
     started = time.monotonic()
+    counter = Counter()
+    fmt = query.get("format", "jsonl.gz")
     folder = f"{prefix}{query['name']}/run={run_id}/"
-    writer = PartWriter(s3, bucket, folder, max_part_bytes)
-    pages = 0
+    field = query.get("watermark")
+    result = {"name": query["name"], "api": query.get("api", "rest"), "format": fmt, "records": 0,
+              "bytes": 0, "pages": 0, "parts": 0, "api_calls": 0, "seconds": 0.0,
+              "watermark_field": field, "watermark_before": None, "watermark_after": None,
+              "output": f"s3://{bucket}/{folder}", "status": "failed"}
     try:
-        for page in sf.query_pages(query["soql"]):
-            pages += 1
-            for record in page.get("records") or []:
-                writer.add(record)
+        before = read_watermark(s3, bucket, prefix, query) if field else None
+        result["watermark_before"] = before
+        soql = with_watermark(query["soql"], field, before) if field else query["soql"]
+        api = result["api"]
+        if api == "auto":
+            total = sf.count(soql, counter)
+            api = "bulk" if total >= options.get("bulk_threshold", 100_000) else "rest"
+            result["counted"] = total
+        result["api"] = api
+        writer = PartWriter(s3, bucket, folder, max_part_bytes, fmt)
+        high = HighWater(field, before)
+        if api == "bulk":
+            pages = sf.bulk_pages(soql, counter, max_records=options.get("bulk_max_records", 0),
+                                  timeout=options.get("bulk_timeout", 6 * 3600),
+                                  poll_max=options.get("bulk_poll_max", 10))
+            for spool in prefetch(pages, depth=1):
+                result["pages"] += 1
+                try:
+                    for records, lines, count, values in csv_chunks(spool, field, fmt == "parquet"):
+                        if values is not None:
+                            high.see_values(values)
+                        if records is not None:
+                            writer.add_many(records)
+                        else:
+                            writer.add_lines(lines, count)
+                finally:
+                    spool.close()
+        elif fmt != "parquet" and flat_select(soql):
+            total = None
+            for page in prefetch(sf.query_pages_raw(soql, counter)):
+                result["pages"] += 1
+                if total is None:
+                    total = page.get("totalSize")
+                if "lines" not in page:
+                    records = page.get("records") or []
+                    high.see(records)
+                    writer.add_many(records)
+                    continue
+                if field:
+                    values = field_values(page["lines"], field, page["count"])
+                    if values is None:
+                        values = [json.loads(line).get(field) for line in page["lines"].splitlines()]
+                    high.see_values(values)
+                writer.add_lines(page["lines"], page["count"])
+            if isinstance(total, int) and total != writer.records:
+                print(f"sfglue warning: query {query['name']}: Salesforce announced {total} records, "
+                      f"{writer.records} arrived", file=sys.stderr, flush=True)
+        else:
+            for page in prefetch(sf.query_pages(soql, counter)):
+                result["pages"] += 1
+                records = page.get("records") or []
+                high.see(records)
+                writer.add_many(records)
+        writer.flush(final=True)
+        after = watermark_literal(high.value) if high.value is not None else None
+        manifest = {"query": query["name"], "run_id": run_id, "records": writer.records, "format": fmt,
+                    "parts": writer.keys, "watermark_field": field, "watermark_before": before,
+                    "watermark_after": after}
+        s3.put_object(Bucket=bucket, Key=f"{folder}_manifest.json", Body=json.dumps(manifest).encode(),
+                      ContentType="application/json")
+        # Only now is the data safely in S3: move the mark.
+        if field and after is not None and after != before:
+            write_watermark(s3, bucket, prefix, query, after, run_id)
+        result.update(records=writer.records, bytes=writer.bytes, parts=writer.parts,
+                      watermark_after=after if field else None, status="succeeded")
+        return result
     except JobError as exc:
-        raise JobError(f"query {query['name']} failed: {exc}") from None
-    writer.flush(final=True)
-    return {
-        "name": query["name"], "records": writer.records, "pages": pages,
-        "parts": writer.parts, "seconds": round(time.monotonic() - started, 2),
-        "output": f"s3://{bucket}/{folder}",
-    }
+        result["error"] = one_line(exc)
+        failure = type(exc)(f"query {query['name']} failed: {exc}")
+        failure.result = result
+        raise failure from None
+    finally:
+        result["api_calls"] = counter.api_calls
+        result["seconds"] = round(time.monotonic() - started, 2)
+        if result["status"] != "succeeded":
+            result["watermark_after"] = result["watermark_before"]
 
 
 # ---------------------------------------------------------------------------
@@ -448,8 +1192,19 @@ def _aws_error(exc: Exception) -> str:
     return f"AWS call failed: {exc}"
 
 
+def summary_line(result: dict) -> str:
+    def show(value: Any) -> str:
+        return "-" if value is None else str(value).replace(" ", "_")
+
+    return ("sfglue query={name} records={records} pages={pages} seconds={seconds:.2f} output={output} "
+            "api={api} format={format} bytes={bytes} parts={parts} api_calls={api_calls} ".format(**result)
+            + f"watermark_before={show(result['watermark_before'])} "
+              f"watermark_after={show(result['watermark_after'])} status={result['status']}")
+
+
 def run(argv: list, out: Any = None) -> dict:
     out = out or sys.stdout
+    started = time.monotonic()
     if _BOTO_IMPORT_ERROR is not None:
         raise JobError(f"boto3 is not importable ({_BOTO_IMPORT_ERROR}); use library-set=analytics")
     if _SIGNING_IMPORT_ERROR is not None:
@@ -457,6 +1212,8 @@ def run(argv: list, out: Any = None) -> dict:
                        "--additional-python-modules with PyJWT and cryptography")
     args = parse_args(argv)
     queries = parse_queries(args["queries"])
+    if any(q.get("format") == "parquet" for q in queries):
+        import_pyarrow()
     bucket, prefix = parse_s3_uri(args["output_uri"])
     region = region_from_arn(args["secret_id"])
     secret = fetch_secret(aws_client("secretsmanager", region), args["secret_id"])
@@ -464,24 +1221,55 @@ def run(argv: list, out: Any = None) -> dict:
     if warning:
         print(f"sfglue warning: {warning}", file=sys.stderr, flush=True)
     key = load_private_key(secret["private_key_pem"])
-    sf = Salesforce(secret, key)
+    sf = Salesforce(secret, key, max_attempts=args["max_attempts"], max_logins=args["max_logins"],
+                    read_timeout=args["http_timeout"])
     sf.login()
     s3 = aws_client("s3", region)
-    results = []
-    for query in queries:
-        result = run_query(sf, s3, bucket, prefix, args["JOB_RUN_ID"], query, args["max_part_bytes"])
-        results.append(result)
-        print("sfglue query={name} records={records} pages={pages} seconds={seconds:.2f} "
-              "output={output}".format(**result), file=out, flush=True)
+    options = {k: args[k] for k in OPTIONAL_ARGS}
+    errors = []
+    by_name = {}
+    with ThreadPoolExecutor(max_workers=min(args["max_concurrency"], len(queries))) as pool:
+        futures = {pool.submit(run_query, sf, s3, bucket, prefix, args["JOB_RUN_ID"], q,
+                               args["max_part_bytes"], options): q for q in queries}
+        for future in as_completed(futures):
+            query = futures[future]
+            try:
+                by_name[query["name"]] = future.result()
+                print(summary_line(by_name[query["name"]]), file=out, flush=True)
+            except JobError as exc:
+                errors.append((query, exc))
+                if getattr(exc, "result", None):
+                    by_name[query["name"]] = exc.result
+    results = [by_name[q["name"]] for q in queries if q["name"] in by_name]
+    # The error to report: a limit first, never the echo of the stop it caused elsewhere.
+    errors.sort(key=lambda e: (not isinstance(e[1], LimitExceeded), isinstance(e[1], Stopped)))
     summary = {
         "job_name": args.get("JOB_NAME") or None, "job_run_id": args["JOB_RUN_ID"],
-        "logins": sf.logins, "records": sum(r["records"] for r in results), "queries": results,
+        "status": "failed" if errors else "succeeded", "logins": sf.logins, "api_calls": sf.api_calls,
+        "api_usage": sf.api_usage, "records": sum(r["records"] for r in results),
+        "bytes": sum(r["bytes"] for r in results), "seconds": round(time.monotonic() - started, 2),
+        "summary_uri": f"s3://{bucket}/{prefix}_summary/run={args['JOB_RUN_ID']}.json",
+        "queries": results,
     }
-    print("sfglue summary " + json.dumps(summary, separators=(",", ":")), file=out, flush=True)
+    if errors:
+        summary["error"] = one_line(errors[0][1])
+    text = json.dumps(summary, separators=(",", ":"))
+    try:
+        s3.put_object(Bucket=bucket, Key=f"{prefix}_summary/run={args['JOB_RUN_ID']}.json",
+                      Body=text.encode(), ContentType="application/json")
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        if not errors:
+            raise
+        print(f"sfglue warning: cannot write the summary: {one_line(_aws_error(exc))}", file=sys.stderr)
+    print("sfglue summary " + text, file=out, flush=True)
+    if errors:
+        if len(errors) == 1 or isinstance(errors[0][1], LimitExceeded):
+            raise errors[0][1]
+        raise JobError(f"{len(errors)} queries failed: " + "; ".join(str(e) for _q, e in errors))
     return summary
 
 
-def one_line(text: str) -> str:
+def one_line(text: Any) -> str:
     """Salesforce messages can span lines (INVALID_FIELD quotes the query): keep it one line."""
     return " ".join(str(text).split())
 

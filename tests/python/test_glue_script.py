@@ -147,7 +147,7 @@ def test_parse_args_uses_awsglue_when_it_imports(monkeypatch):
 
 def test_parse_queries_and_output_uri():
     assert sx.parse_queries('[{"name":"accounts","soql":" SELECT Id FROM Account "}]') == [
-        {"name": "accounts", "soql": "SELECT Id FROM Account"}]
+        {"name": "accounts", "soql": "SELECT Id FROM Account", "api": "rest", "format": "jsonl.gz"}]
     for bad, needle in [("nope", "not valid JSON"), ("[]", "non-empty"), ('[{"name":"a/b","soql":"x"}]', "name"),
                         ('[{"name":"a","soql":""}]', "no soql"),
                         ('[{"name":"a","soql":"x"},{"name":"a","soql":"y"}]', "twice")]:
@@ -182,14 +182,21 @@ def test_assertion_claims(key):
 
 
 class FakeResponse:
-    def __init__(self, status, body):
+    def __init__(self, status, body, headers=None):
         self.status_code = status
         self._body = body
+        self.headers = headers or {}
 
     def json(self):
         if isinstance(self._body, str):
             raise ValueError("not JSON")
         return self._body
+
+    @property
+    def content(self):
+        if isinstance(self._body, str):
+            return self._body.encode()
+        return json.dumps(self._body, separators=(",", ":")).encode()
 
 
 class FakeHttp:
@@ -207,10 +214,13 @@ class FakeHttp:
         self.posts.append((url, dict(data)))
         return self.token_answers.pop(0)
 
-    def get(self, url, params=None, headers=None, timeout=None):
+    def request(self, method, url, params=None, json=None, headers=None, timeout=None, stream=False):
         assert timeout is not None
         self.gets.append((url, params, headers["Authorization"]))
-        return self.get_answers.pop(0)
+        answer = self.get_answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 def token_ok(n=1):
@@ -298,7 +308,16 @@ class FakeS3:
         self.objects = {}
 
     def put_object(self, Bucket, Key, Body, ContentType):  # noqa: N803 - boto3's names
-        self.objects[(Bucket, Key)] = Body
+        self.objects[(Bucket, Key)] = Body if isinstance(Body, bytes) else Body.read()
+
+    def get_object(self, Bucket, Key):  # noqa: N803
+        import io
+
+        import botocore.exceptions
+
+        if (Bucket, Key) not in self.objects:
+            raise botocore.exceptions.ClientError({"Error": {"Code": "NoSuchKey", "Message": "no"}}, "GetObject")
+        return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
 
 
 def test_records_are_written_as_json_lines_in_parts(key):
@@ -306,10 +325,11 @@ def test_records_are_written_as_json_lines_in_parts(key):
     http = FakeHttp([token_ok()], pages)
     s3 = FakeS3()
     result = sx.run_query(sf_session(key, http), s3, "bkt", "out/", "jr_9",
-                          {"name": "accounts", "soql": "SELECT Id FROM Account"}, max_part_bytes=200)
-    assert result["records"] == 9 and result["pages"] == 2 and result["parts"] == len(s3.objects) > 1
+                          {"name": "accounts", "soql": "SELECT Id, Name, Owner.Name FROM Account", "format": "jsonl"},
+                          max_part_bytes=200)
+    assert result["records"] == 9 and result["pages"] == 2 and result["parts"] == len(s3.objects) - 1 > 1
     assert result["output"] == "s3://bkt/out/accounts/run=jr_9/"
-    keys = sorted(k for _b, k in s3.objects)
+    keys = sorted(k for _b, k in s3.objects if "/part-" in k)
     assert keys[0] == "out/accounts/run=jr_9/part-00000.jsonl"
     lines = [json.loads(line) for k in keys for line in s3.objects[("bkt", k)].decode().splitlines()]
     assert [r["Id"] for r in lines] == [f"001{i}" for i in range(9)]
@@ -319,9 +339,9 @@ def test_records_are_written_as_json_lines_in_parts(key):
 def test_empty_result_still_writes_one_part(key):
     s3 = FakeS3()
     result = sx.run_query(sf_session(key, FakeHttp([token_ok()], [page([])])), s3, "bkt", "", "jr_1",
-                          {"name": "none", "soql": "SELECT Id FROM Account WHERE Id = null"}, 1000)
+                          {"name": "none", "soql": "SELECT Id FROM Account WHERE Id = null", "format": "jsonl"}, 1000)
     assert (result["records"], result["parts"]) == (0, 1)
-    assert s3.objects == {("bkt", "none/run=jr_1/part-00000.jsonl"): b""}
+    assert s3.objects[("bkt", "none/run=jr_1/part-00000.jsonl")] == b""
 
 
 def test_script_is_python39_compatible_syntax():

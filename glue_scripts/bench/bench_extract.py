@@ -1,0 +1,212 @@
+"""Benchmark: sfglue_extract.py against a baseline written the common way, side by side.
+
+    .venv/bin/python glue_scripts/bench/bench_extract.py            # REST 20k + 200k, Bulk 1M
+    .venv/bin/python glue_scripts/bench/bench_extract.py --rest 20000,200000 --bulk 0
+
+Starts the AWS launcher (moto) and a release build of sf-emulator on 127.0.0.1 (builds it with
+cargo if missing), seeds a 20-field Account generator, and runs each side as its own process:
+
+- sfglue: the Glue script itself (api=rest, or api=bulk), gzip JSON Lines parts to S3.
+- baseline (REST): simple-salesforce ``query_all`` into a list, then one ``json.dumps`` to S3.
+- baseline (Bulk): simple-salesforce ``bulk2.<Object>.query`` pages collected into a list, then
+  one CSV object to S3.
+
+Each process's peak memory is its max RSS from ``os.wait4`` (the same measure for both sides);
+records per second is records / wall time of the process (sign-in and S3 writes included).
+Bounded: every process has a timeout, the record counts are fixed by the arguments.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tests" / "python"))
+
+import yaml  # noqa: E402
+from conftest import GLUE_SCRIPT, LAUNCHER, Aws, ServiceProcess, child_env  # noqa: E402
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
+
+CONSUMER_KEY = "3MVGsfglueBenchConsumerKey00000000000000000000000000000000000000000000000000000"
+USERNAME = "bench@sfglue.example"
+FIELDS = ["Id", "Name", "AccountNumber", "Industry", "Type", "Rating", "AnnualRevenue", "NumberOfEmployees",
+          "IsPartner", "Site", "Phone", "BillingCity", "BillingCountry", "Description", "OwnerId", "ParentId",
+          "CreatedDate", "LastModifiedDate", "SystemModstamp", "LastActivityDate"]
+PER_PROCESS_TIMEOUT = 900
+
+
+def seed(count, cert_pem):
+    gen = {
+        "Name": {"kind": "text", "template": "Bench Account {n:07}"},
+        "AccountNumber": {"kind": "text", "template": "ACC-{n:08}"},
+        "Industry": {"kind": "picklist", "values": ["Agriculture", "Banking", "Energy", "Retail"]},
+        "Type": {"kind": "picklist", "values": ["Customer - Direct", "Customer - Channel", "Prospect"]},
+        "Rating": {"kind": "picklist", "values": ["Hot", "Warm", "Cold"]},
+        "AnnualRevenue": {"kind": "number", "min": 1000, "max": 50000000, "decimals": 2},
+        "NumberOfEmployees": {"kind": "integer", "min": 1, "max": 20000},
+        "IsPartner": {"kind": "boolean", "every": 3},
+        "Site": {"kind": "text", "template": "site-{n}"},
+        "Phone": {"kind": "text", "template": "+1 555 {n:07}"},
+        "BillingCity": {"kind": "picklist", "values": ["Berlin", "Lyon", "Austin", "Osaka", "Lagos"]},
+        "BillingCountry": {"kind": "picklist", "values": ["DE", "FR", "US", "JP", "NG"]},
+        "Description": {"kind": "text", "template": "A generated account number {n} for the benchmark"},
+        "OwnerId": {"kind": "constant", "value": "0055g00000BnchUAAR", "type": "id"},
+        "ParentId": {"kind": "reference", "object": "Account"},
+        "CreatedDate": {"kind": "datetime", "start": "2024-01-01T00:00:00Z", "step_seconds": 30},
+        "LastModifiedDate": {"kind": "datetime", "start": "2025-01-01T00:00:00Z", "step_seconds": 30},
+        "SystemModstamp": {"kind": "datetime", "start": "2025-01-01T00:00:00Z", "step_seconds": 30},
+        "LastActivityDate": {"kind": "date", "start": "2025-01-01", "step_days": 1},
+    }
+    return {
+        "org": {"id": "00D5g00000SfBch", "kind": "production"},
+        "settings": {"daily_api_request_limit": 10_000_000, "bulk_job_delay_ms": 200},
+        "users": [{"id": "0055g00000BnchUAAR", "username": USERNAME, "profile": "Integration Profile"}],
+        "apps": [{"consumer_key": CONSUMER_KEY, "kind": "external_client_app", "certificate": cert_pem,
+                  "preauthorized_profiles": ["Integration Profile"]}],
+        "objects": {"Account": {"generator": {"count": count, "fields": gen}}},
+    }
+
+
+def new_identity():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sfglue-bench")])
+    import datetime
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def emulator_binary():
+    binary = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "release" / "sf-emulator"
+    if not binary.exists():
+        print("building sf-emulator (release) ...", flush=True)
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "sf-emulator", "--bin",
+                        "sf-emulator"], cwd=REPO, check=True, timeout=1800)
+    return binary
+
+
+def measured(argv, env, log_dir, name):
+    """Run argv; return (seconds, max RSS in MiB, stdout, stderr)."""
+    out_path = Path(log_dir) / f"{name}.stdout"
+    err_path = Path(log_dir) / f"{name}.stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        started = time.monotonic()
+        proc = subprocess.Popen([str(a) for a in argv], stdout=out, stderr=err, env=env, cwd=REPO)
+        deadline = started + PER_PROCESS_TIMEOUT
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.kill(proc.pid, 9)
+                _pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.02)
+        seconds = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    stdout, stderr = out_path.read_text(), err_path.read_text()
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, stdout, stderr
+
+
+def run_case(aws, env, arn, api, count, log_dir, results):
+    soql = f"SELECT {', '.join(FIELDS)} FROM Account"
+    run_id = f"bench-{api}-{count}"
+    queries = json.dumps([{"name": "accounts", "soql": soql, "api": api}])
+    seconds, rss, stdout, _ = measured(
+        [sys.executable, GLUE_SCRIPT, "--JOB_RUN_ID", run_id, "--secret_id", arn,
+         "--output_uri", "s3://sfglue-bench/sfglue/", "--queries", queries], env, log_dir, run_id)
+    line = next(line for line in stdout.splitlines() if line.startswith("sfglue summary "))
+    summary = json.loads(line[len("sfglue summary "):])
+    records = summary["records"]
+    assert records == count, (records, count)
+    results.append(("sfglue", api, count, seconds, rss, summary["logins"], summary["bytes"]))
+    print(f"  sfglue   {api:4} {count:>9,} records {seconds:7.2f} s {count / seconds:>10,.0f} rec/s "
+          f"peak RSS {rss:7.1f} MiB  (logins {summary['logins']}, api calls {summary['api_calls']}, "
+          f"{summary['queries'][0]['parts']} parts, {summary['bytes'] / 1e6:.1f} MB gz)", flush=True)
+
+    seconds, rss, stdout, _ = measured(
+        [sys.executable, HERE / "baseline_simple_salesforce.py", "--secret_id", arn, "--api", api,
+         "--soql", soql, "--object", "Account", "--output", f"s3://sfglue-bench/baseline/{run_id}.json"],
+        env, log_dir, "baseline-" + run_id)
+    base = json.loads(stdout.strip().splitlines()[-1])
+    assert base["records"] == count, (base, count)
+    results.append(("baseline", api, count, seconds, rss, 1, base["bytes"]))
+    print(f"  baseline {api:4} {count:>9,} records {seconds:7.2f} s {count / seconds:>10,.0f} rec/s "
+          f"peak RSS {rss:7.1f} MiB  ({base['bytes'] / 1e6:.1f} MB JSON/CSV in one object)", flush=True)
+
+
+def counts(text):
+    return [int(x) for x in text.split(",") if x.strip() and int(x) > 0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rest", default="20000,200000", help="record counts for the REST cases")
+    parser.add_argument("--bulk", default="1000000", help="record counts for the Bulk 2.0 cases (0: none)")
+    args = parser.parse_args()
+    cases = [("rest", n) for n in counts(args.rest)] + [("bulk", n) for n in counts(args.bulk)]
+    if any(n > 2_000_000 for _api, n in cases):
+        raise SystemExit("at most 2,000,000 records per case")
+    binary = emulator_binary()
+    print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+          f"Python {platform.python_version()}; sf-emulator release build; moto S3", flush=True)
+    log_dir = Path(tempfile.mkdtemp(prefix="sfglue-bench-"))
+    pem, cert = new_identity()
+    launcher = ServiceProcess("launcher", [sys.executable, LAUNCHER, "--listen", "127.0.0.1:0"], log_dir)
+    results = []
+    try:
+        aws = Aws(launcher.url)
+        aws.s3.create_bucket(Bucket="sfglue-bench")
+        env = child_env({"AWS_ENDPOINT_URL": launcher.url})
+        for api, count in cases:
+            seed_path = log_dir / f"seed-{count}.yaml"
+            seed_path.write_text(yaml.safe_dump(seed(count, cert)))
+            org = ServiceProcess(f"sf-{count}", [binary, "--listen", "127.0.0.1:0", "--seed", seed_path],
+                                 log_dir)
+            try:
+                doc = {"schema": "sfglue/v1", "private_key_pem": pem, "consumer_key": CONSUMER_KEY,
+                       "username": USERNAME, "login_url": org.url, "audience": "https://login.salesforce.com",
+                       "api_version": "62.0"}
+                name = f"sfglue/bench-{api}-{count}"
+                arn = aws.sm.create_secret(Name=name, SecretString=json.dumps(doc))["ARN"]
+                print(f"{api.upper()} {count:,} records of a {len(FIELDS)}-field object:", flush=True)
+                run_case(aws, env, arn, api, count, log_dir, results)
+            finally:
+                org.stop()
+    finally:
+        launcher.stop()
+    print("\nsummary (records/s, peak RSS MiB):")
+    for api in ("rest", "bulk"):
+        rows = [r for r in results if r[1] == api]
+        for count in sorted({r[2] for r in rows}):
+            mine = next(r for r in rows if r[0] == "sfglue" and r[2] == count)
+            base = next(r for r in rows if r[0] == "baseline" and r[2] == count)
+            print(f"  {api:4} {count:>9,}: sfglue {count / mine[3]:>9,.0f} rec/s {mine[4]:7.1f} MiB | "
+                  f"baseline {count / base[3]:>9,.0f} rec/s {base[4]:7.1f} MiB | "
+                  f"speed x{base[3] / mine[3]:.2f}")
+        mine = sorted((r for r in rows if r[0] == "sfglue"), key=lambda r: r[2])
+        if len(mine) >= 2:
+            growth = mine[-1][4] / mine[0][4] - 1
+            print(f"  {api:4} sfglue peak RSS {mine[0][2]:,} -> {mine[-1][2]:,} records: {growth:+.1%}")
+    print(f"logs: {log_dir}")
+
+
+if __name__ == "__main__":
+    main()
