@@ -946,6 +946,12 @@ class PartWriter:
     def add(self, record: dict) -> None:
         self.add_many([record])
 
+    def _compress(self, data: bytes) -> bytes:
+        if self._gzip is None:
+            return data
+        # A sync flush per page: the part's size is known after every page (it costs little).
+        return self._gzip.compress(data) + self._gzip.flush(zlib.Z_SYNC_FLUSH)
+
     def add_lines(self, lines: str, count: int) -> None:
         """JSON Lines text (from split_page) as it is; jsonl and jsonl.gz only."""
         if not count:
@@ -953,7 +959,7 @@ class PartWriter:
         self._has_data = True
         data = lines.encode("utf-8")
         self.records += count
-        self.buffer += self._gzip.compress(data) if self._gzip is not None else data
+        self.buffer += self._compress(data)
         if len(self.buffer) >= self.max_part_bytes:
             self.flush()
 
@@ -972,7 +978,7 @@ class PartWriter:
             return
         data = ("\n".join(_ENCODE(clean_record(r)) for r in records) + "\n").encode("utf-8")
         self.records += len(records)
-        self.buffer += self._gzip.compress(data) if self._gzip is not None else data
+        self.buffer += self._compress(data)
         if len(self.buffer) >= self.max_part_bytes:
             self.flush()
 

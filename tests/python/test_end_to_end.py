@@ -1,6 +1,7 @@
 """The Glue script against both emulators: sf-emulator (demo seed) and the AWS launcher."""
 
 import datetime
+import gzip
 import json
 import re
 import subprocess
@@ -109,13 +110,15 @@ def assert_no_secrets(text, key):
     assert "eyJ" not in text, "a JWT (the assertion) in output"
 
 
-def read_parts(aws, prefix):
-    listing = aws.s3.list_objects_v2(Bucket="sfglue-output", Prefix=prefix).get("Contents", [])
-    keys = sorted(o["Key"] for o in listing)
+def read_parts(aws, prefix, bucket="sfglue-output"):
+    listing = aws.s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    keys = sorted(o["Key"] for o in listing if "/part-" in o["Key"])
     records = []
     for key in keys:
-        body = aws.s3.get_object(Bucket="sfglue-output", Key=key)["Body"].read().decode()
-        records += [json.loads(line) for line in body.splitlines()]
+        body = aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        if key.endswith(".gz"):
+            body = gzip.decompress(body)
+        records += [json.loads(line) for line in body.decode().splitlines()]
     return keys, records
 
 
@@ -127,7 +130,7 @@ def test_full_run_as_a_glue_job(aws, org):
     script_uri = aws.put_script("sfglue-artifacts", "scripts/sfglue_extract.py", GLUE_SCRIPT.read_bytes())
     aws.s3.create_bucket(Bucket="sfglue-output")
     aws.pythonshell_job("sfglue-extract", script_uri, Timeout=300,
-                        DefaultArguments=job_arguments(arn, **{"--max_part_bytes": "100000"}))
+                        DefaultArguments=job_arguments(arn, **{"--max_part_bytes": "3000"}))
     run_id = aws.glue.start_job_run(JobName="sfglue-extract")["JobRunId"]
     run = aws.wait_run("sfglue-extract", run_id, timeout=300)
     errors = aws.log_lines(ERROR, run_id)
@@ -142,12 +145,16 @@ def test_full_run_as_a_glue_job(aws, org):
     assert by_name["accounts"]["pages"] >= 3 and by_name["contacts"]["pages"] >= 2
     lines = [line for line in out if line.startswith("sfglue query=")]
     assert len(lines) == 2
-    assert re.fullmatch(r"sfglue query=accounts records=4500 pages=\d+ seconds=\d+\.\d\d "
-                        rf"output=s3://sfglue-output/salesforce/accounts/run={run_id}/", lines[0])
+    assert re.match(r"sfglue query=accounts records=4500 pages=\d+ seconds=\d+\.\d\d "
+                    rf"output=s3://sfglue-output/salesforce/accounts/run={run_id}/ api=rest format=jsonl.gz ",
+                    next(line for line in lines if "query=accounts" in line))
+    stored = json.loads(aws.s3.get_object(Bucket="sfglue-output",
+                                          Key=f"salesforce/_summary/run={run_id}.json")["Body"].read())
+    assert stored == summary
 
     for name, sobject in (("accounts", "Account"), ("contacts", "Contact")):
         keys, records = read_parts(aws, f"salesforce/{name}/run={run_id}/")
-        assert keys[0].endswith("/part-00000.jsonl")
+        assert keys[0].endswith("/part-00000.jsonl.gz")
         assert len(keys) == by_name[name]["parts"] > 1
         assert len(records) == object_count(sobject)
         assert len({r["Id"] for r in records}) == len(records)

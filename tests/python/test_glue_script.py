@@ -411,3 +411,105 @@ def test_job_pins_match_the_dev_venv():
     for line in job:
         name, version = line.split("==")
         assert importlib.metadata.version(name) == version
+
+
+# -- the extractor's helpers ---------------------------------------------------------
+
+
+def test_watermark_and_count_rewrites_of_soql():
+    assert sx.with_watermark("SELECT Id, SystemModstamp FROM Account", "SystemModstamp", None) == \
+        "SELECT Id, SystemModstamp FROM Account"
+    assert sx.with_watermark("SELECT Id FROM Account ORDER BY Id LIMIT 10", "SystemModstamp",
+                             "2025-01-01T00:00:00.000Z") == \
+        "SELECT Id FROM Account WHERE SystemModstamp > 2025-01-01T00:00:00.000Z ORDER BY Id LIMIT 10"
+    assert sx.with_watermark("SELECT Id FROM Account WHERE Name = 'a where b' OR Id != null ORDER BY Id",
+                             "SystemModstamp", "2025-01-01T00:00:00.000Z") == (
+        "SELECT Id FROM Account WHERE (Name = 'a where b' OR Id != null) AND "
+        "SystemModstamp > 2025-01-01T00:00:00.000Z ORDER BY Id")
+    with pytest.raises(sx.JobError, match="not a date"):
+        sx.with_watermark("SELECT Id FROM Account", "F", "x' OR Name != '")
+    assert sx.count_soql("SELECT Id, Name FROM Account WHERE Name LIKE 'A%' ORDER BY Name LIMIT 5") == \
+        "SELECT COUNT() FROM Account WHERE Name LIKE 'A%' LIMIT 5"
+    assert sx.watermark_literal("2025-01-01T01:00:00.000+0100") == "2025-01-01T00:00:00.000Z"
+    assert sx.watermark_literal("2025-01-01") == "2025-01-01"
+    high = sx.HighWater("F", "2025-01-01T00:00:00.000Z")
+    high.see_values(["2024-12-31T00:00:00.000+0000", None, "2025-01-02T00:00:00.000+0000"])
+    assert high.value == "2025-01-02T00:00:00.000+0000"
+    high.see_values(["2025-01-01T00:00:00.000Z"])
+    assert high.value == "2025-01-02T00:00:00.000+0000"
+    numbers = sx.HighWater("N", None)
+    numbers.see_values([9, 10, 2])
+    assert numbers.value == 10
+
+
+def test_query_options_are_checked():
+    parsed = sx.parse_queries(json.dumps([{"name": "a", "soql": "SELECT Id, SystemModstamp FROM Account",
+                                           "api": "auto", "format": "parquet", "watermark": "SystemModstamp"}]))
+    assert parsed[0] == {"name": "a", "soql": "SELECT Id, SystemModstamp FROM Account", "api": "auto",
+                         "format": "parquet", "watermark": "SystemModstamp"}
+    for bad, needle in [({"api": "soap"}, "api must be"), ({"format": "csv"}, "format must be"),
+                        ({"watermark": "LastModifiedDate"}, "SELECT list"), ({"colour": 1}, "unknown keys")]:
+        with pytest.raises(sx.JobError, match=needle):
+            sx.parse_queries(json.dumps([{"name": "a", "soql": "SELECT Id, SystemModstamp FROM Account", **bad}]))
+    args = sx.parse_args(["s.py", "--secret_id", "s", "--output_uri", "s3://b/", "--queries", "[]",
+                          "--max_concurrency", "8"])
+    assert args["max_concurrency"] == 8 and args["bulk_threshold"] == 100_000
+    with pytest.raises(sx.JobError, match="--max_concurrency must be at least 1"):
+        sx.parse_args(["s.py", "--secret_id", "s", "--output_uri", "s3://b/", "--queries", "[]",
+                       "--max_concurrency", "0"])
+
+
+def test_retries_back_off_with_jitter_and_limits_stop_at_once(key):
+    import requests as real_requests
+
+    sleeps = []
+    flaky = FakeHttp([token_ok()], [FakeResponse(500, "oops"), real_requests.ConnectionError("reset"),
+                                    real_requests.Timeout("slow"), page([rec(1)])])
+    sf = sf_session(key, flaky)
+    sf.sleep = sleeps.append
+    assert len(list(sf.query_pages("SELECT Id FROM Account"))) == 1
+    assert len(sleeps) == 3 and all(0 <= s <= 0.5 * 2 ** i for i, s in enumerate(sleeps))
+    assert [sx.backoff_seconds(n, rand=lambda: 1.0) for n in (1, 2, 3, 10)] == [0.5, 1.0, 2.0, 20.0]
+
+    down = FakeHttp([token_ok()], [FakeResponse(503, "busy")] * 5)
+    with pytest.raises(sx.JobError, match="HTTP 503"):
+        list(sf_session(key, down).query_pages("SELECT Id FROM Account"))
+    assert len(down.gets) == 5
+
+    limit = FakeResponse(403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+                         {"Sforce-Limit-Info": "api-usage=100/100"})
+    capped = FakeHttp([token_ok()], [limit, page([rec(1)])])
+    sf = sf_session(key, capped)
+    with pytest.raises(sx.LimitExceeded, match="Salesforce limit TotalRequests reached"):
+        list(sf.query_pages("SELECT Id FROM Account"))
+    assert len(capped.gets) == 1 and sf.stop.is_set()
+    with pytest.raises(sx.Stopped):
+        sf.get_json("/services/data/v62.0/limits")
+
+
+def test_logins_are_capped(key):
+    expired = FakeResponse(401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
+    http = FakeHttp([token_ok(i) for i in range(10)], [expired, page([rec(1)])] * 10)
+    sf = sf_session(key, http)
+    sf.max_logins = 3
+    for _ in range(2):
+        list(sf.query_pages("SELECT Id FROM Account"))
+    with pytest.raises(sx.JobError, match="signed in 3 times"):
+        list(sf.query_pages("SELECT Id FROM Account"))
+
+
+def test_gzip_parts_and_raw_page_split(key):
+    import gzip
+
+    pages = [page([rec(i) for i in range(0, 5)], "/n/2"), page([rec(i) for i in range(5, 9)])]
+    s3 = FakeS3()
+    result = sx.run_query(sf_session(key, FakeHttp([token_ok()], pages)), s3, "bkt", "out/", "jr_1",
+                          {"name": "a", "soql": "SELECT Id, Name FROM Account"}, max_part_bytes=10)
+    parts = sorted(k for _b, k in s3.objects if "/part-" in k)
+    assert parts == ["out/a/run=jr_1/part-00000.jsonl.gz", "out/a/run=jr_1/part-00001.jsonl.gz"]
+    lines = [json.loads(line) for k in parts for line in gzip.decompress(s3.objects[("bkt", k)]).splitlines()]
+    assert [r["Id"] for r in lines] == [f"001{i}" for i in range(9)]
+    assert all("attributes" not in r and "attributes" not in r["Owner"] for r in lines)
+    assert result["bytes"] == sum(len(s3.objects[("bkt", k)]) for k in parts)
+    manifest = json.loads(s3.objects[("bkt", "out/a/run=jr_1/_manifest.json")])
+    assert manifest["records"] == 9 and manifest["parts"] == parts
