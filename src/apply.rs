@@ -434,17 +434,9 @@ async fn execute(
                 config.certificate.key_size,
                 config.certificate.validity_days,
             )?;
-            key_generated = true;
-            rep.result(
-                "certificate",
-                format!(
-                    "generated  SHA-256 {}  expires {}",
-                    key.info.sha256, key.info.not_after
-                ),
-            );
             let doc = SecretDocument::new(&key, settings);
             let text = doc.to_secret_string();
-            let (arn, version) = aws
+            let created = aws
                 .create_secret(
                     &config.secret.name,
                     &text,
@@ -452,9 +444,36 @@ async fn execute(
                     &request_token(&config.secret.name, None, &text),
                     &tags,
                 )
-                .await?;
-            rep.result("secret", format!("created    {arn}"));
-            (arn, version, doc)
+                .await;
+            match created {
+                Ok((arn, version)) => {
+                    key_generated = true;
+                    rep.result(
+                        "certificate",
+                        format!(
+                            "generated  SHA-256 {}  expires {}",
+                            key.info.sha256, key.info.not_after
+                        ),
+                    );
+                    rep.result("secret", format!("created    {arn}"));
+                    (arn, version, doc)
+                }
+                // Another run created it a moment ago: its key wins and this one is dropped,
+                // so there is still one key.
+                Err(f) if f.code == "aws.ResourceExistsException" => {
+                    let (arn, version, doc) = adopt_concurrent_secret(config, aws).await?;
+                    rep.result(
+                        "certificate",
+                        format!("kept       SHA-256 {}", doc.certificate_sha256),
+                    );
+                    rep.result(
+                        "secret",
+                        format!("exists     {arn} (created by a concurrent run; its key is kept)"),
+                    );
+                    (arn, version, doc)
+                }
+                Err(f) => return Err(f),
+            }
         }
         (action, Some(current)) => {
             let doc = current.document.clone().ok_or_else(|| {
@@ -583,8 +602,17 @@ async fn execute(
     let trust = policy::trust_policy();
     match role_action {
         Some(Action::Create) => {
-            aws.create_role(&config.glue.role_name, &trust, &tags)
-                .await?;
+            if let Err(f) = aws.create_role(&config.glue.role_name, &trust, &tags).await {
+                // A concurrent run created it: fine if it is sfglue's for this config.
+                let theirs = f.code == "aws.EntityAlreadyExists"
+                    && aws
+                        .get_role(&config.glue.role_name)
+                        .await?
+                        .is_some_and(|r| is_managed(&r.tags, &config.name));
+                if !theirs {
+                    return Err(f);
+                }
+            }
         }
         Some(Action::Update { fields }) => {
             if fields.iter().any(|f| f == "tags") {
@@ -626,7 +654,16 @@ async fn execute(
     let mut job_tags = tags.clone();
     job_tags.extend(config.glue.tags.clone());
     match job_action {
-        Some(Action::Create) => aws.create_job(&spec, &job_tags).await?,
+        Some(Action::Create) => {
+            if let Err(f) = aws.create_job(&spec, &job_tags).await {
+                // Created meanwhile by a concurrent run: make it match this config.
+                if f.code != "aws.AlreadyExistsException" || !created_by_sfglue(aws, config).await?
+                {
+                    return Err(f);
+                }
+                aws.update_job(&spec).await?;
+            }
+        }
         Some(Action::Update { fields }) => {
             if fields.iter().any(|f| f == "tags") {
                 aws.tag_job(&spec.name, &job_tags).await?;
@@ -647,7 +684,14 @@ async fn execute(
     if let Some(action) = trigger_action {
         let name = config.glue.trigger_name();
         match (action, plan::desired_trigger(config)) {
-            (Action::Create, Some(t)) => aws.create_trigger(&t, &tags).await?,
+            (Action::Create, Some(t)) => {
+                if let Err(f) = aws.create_trigger(&t, &tags).await {
+                    if f.code != "aws.AlreadyExistsException" {
+                        return Err(f);
+                    }
+                    aws.update_trigger(&t).await?;
+                }
+            }
             (Action::Update { fields }, Some(t)) => {
                 if fields.iter().any(|f| f == "tags") {
                     aws.tag_trigger(&name, &tags).await?;
@@ -673,6 +717,36 @@ async fn execute(
         secret_version,
         setup_steps: written,
     })
+}
+
+/// Reads back the secret a concurrent run created, if it is sfglue's for this config.
+async fn adopt_concurrent_secret(
+    config: &Config,
+    aws: &impl ApplyAws,
+) -> Result<(String, String, SecretDocument)> {
+    let meta = aws.describe_secret(&config.secret.name).await?;
+    match meta {
+        Some(m) if is_managed(&m.tags, &config.name) => {
+            let version = aws.current_version(&config.secret.name).await?;
+            let doc = SecretDocument::parse(&config.secret.name, &version.text)?;
+            Ok((version.arn, version.version_id, doc))
+        }
+        _ => Err(Failure::runtime(
+            "plan.conflict",
+            format!(
+                "the secret {} appeared during this run and is not sfglue's",
+                config.secret.name
+            ),
+        )
+        .with_fix("choose another secret.name, or run `sfglue apply --adopt` to take it over")),
+    }
+}
+
+async fn created_by_sfglue(aws: &impl ApplyAws, config: &Config) -> Result<bool> {
+    Ok(is_managed(
+        &aws.job_tags(&config.glue.job_name).await?,
+        &config.name,
+    ))
 }
 
 /// The word for an action in the result lines, padded to line up.

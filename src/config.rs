@@ -50,6 +50,7 @@ struct RawSalesforce {
     username: Option<String>,
     consumer_key: Option<String>,
     api_version: Option<String>,
+    http_timeout_seconds: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -123,7 +124,7 @@ macro_rules! merge_fields {
 
 merge_fields!(RawConfig { version, name, queries, output_dir, environments } nested { aws, salesforce, certificate, secret, glue });
 merge_fields!(RawAws { region, endpoint_url } nested {});
-merge_fields!(RawSalesforce { login_url, audience, username, consumer_key, api_version } nested {});
+merge_fields!(RawSalesforce { login_url, audience, username, consumer_key, api_version, http_timeout_seconds } nested {});
 merge_fields!(RawCertificate { common_name, key_size, validity_days } nested {});
 merge_fields!(RawSecret { name, kms_key_id } nested {});
 merge_fields!(RawGlue {
@@ -173,6 +174,8 @@ pub struct SalesforceSettings {
     /// `None` until the app exists in Salesforce and its key is copied into the config.
     pub consumer_key: Option<String>,
     pub api_version: String,
+    /// Limit for each HTTP request to Salesforce, connect to last byte.
+    pub http_timeout_seconds: u32,
 }
 
 impl SalesforceSettings {
@@ -714,12 +717,21 @@ impl Validator<'_> {
                 format!("write it as a quoted string such as \"{DEFAULT_API_VERSION}\""),
             ));
         }
+        let http_timeout_seconds = raw.http_timeout_seconds.unwrap_or(30);
+        if !(1..=300).contains(&http_timeout_seconds) {
+            return Err(self.fail(
+                "salesforce.http_timeout_seconds",
+                format!("{http_timeout_seconds} is out of range"),
+                "use 1 to 300 seconds (30 is the default)",
+            ));
+        }
         Ok(SalesforceSettings {
             login_url,
             audience,
             username,
             consumer_key,
             api_version,
+            http_timeout_seconds,
         })
     }
 

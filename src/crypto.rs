@@ -9,6 +9,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 
+/// What to do about a key or certificate in the secret that cannot be used.
+const DAMAGED_SECRET_FIX: &str = "the secret was edited by hand or damaged: restore an earlier version, or delete the secret and run `sfglue apply` to make a new key (then upload the new certificate)";
+
 /// A freshly made (or loaded) key pair with its self-signed certificate.
 pub struct KeyMaterial {
     /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
@@ -86,6 +89,7 @@ pub fn certificate_info(certificate_pem: &str) -> Result<CertificateInfo> {
             "crypto.bad_certificate",
             format!("the certificate cannot be parsed: {e}"),
         )
+        .with_fix(DAMAGED_SECRET_FIX)
     })?;
     let subject = cert
         .subject()
@@ -100,7 +104,8 @@ pub fn certificate_info(certificate_pem: &str) -> Result<CertificateInfo> {
             return Err(Failure::runtime(
                 "crypto.not_rsa",
                 "the certificate's key is not an RSA key; Salesforce's JWT flow needs RSA",
-            ));
+            )
+            .with_fix("use an RSA key of 2048 bits or more"));
         }
     };
     let fmt = |t: x509_parser::time::ASN1Time| {
@@ -130,7 +135,7 @@ pub fn preflight(
             "secret.bad_private_key",
             "the private key in the secret cannot be read as a PEM RSA key",
         )
-        .with_fix("the secret was edited by hand or damaged: restore the previous version, or delete the secret and run `sfglue apply` to make a new key (then upload the new certificate)")
+        .with_fix(DAMAGED_SECRET_FIX)
     })?;
     let der = pem_certificate_der(certificate_pem)?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| {
@@ -232,6 +237,7 @@ fn pem_certificate_der(pem: &str) -> Result<Vec<u8>> {
             "crypto.bad_certificate",
             "the text is not a PEM certificate (-----BEGIN CERTIFICATE-----)",
         )
+        .with_fix(DAMAGED_SECRET_FIX)
     };
     let start = pem.find("-----BEGIN CERTIFICATE-----").ok_or_else(bad)?;
     let body_start = start + "-----BEGIN CERTIFICATE-----".len();

@@ -218,7 +218,9 @@ async fn policy_command(config: &config::Config, aws: &Aws, rep: &Reporter) -> R
 async fn connect(cli: &Cli) -> Result<(config::Config, Aws, HttpSalesforce)> {
     let config = config::load(&cli.config, cli.env.as_deref())?;
     let aws = Aws::connect(&config.aws).await?;
-    let sf = HttpSalesforce::new()?;
+    let sf = HttpSalesforce::new(std::time::Duration::from_secs(u64::from(
+        config.salesforce.http_timeout_seconds,
+    )))?;
     Ok((config, aws, sf))
 }
 

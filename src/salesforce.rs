@@ -61,10 +61,11 @@ pub struct HttpSalesforce {
 }
 
 impl HttpSalesforce {
-    pub fn new() -> Result<Self> {
+    /// A client whose every request ends after `timeout` (connect included).
+    pub fn new(timeout: Duration) -> Result<Self> {
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("sfglue/", env!("CARGO_PKG_VERSION")))
             .build()

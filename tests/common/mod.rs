@@ -173,6 +173,36 @@ impl World {
         p
     }
 
+    /// Starts sfglue with `args` without waiting (for concurrency tests); see [`World::wait`].
+    pub fn spawn_sfglue(&self, args: &[&str]) -> std::process::Child {
+        let mut cmd = Command::new(sfglue_bin());
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &self.aws.url)
+            .current_dir(self.dir.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in test_env_pairs(self.dir.path()) {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("start sfglue")
+    }
+
+    pub fn wait(&self, child: std::process::Child) -> Run {
+        let out = child.wait_with_output().expect("wait for sfglue");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        let mut t = self.transcript.borrow_mut();
+        t.push_str(&run.stdout);
+        t.push_str(&run.stderr);
+        run
+    }
+
     /// Runs sfglue with `args` against this world's emulators.
     pub fn sfglue(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(sfglue_bin());

@@ -312,3 +312,19 @@ def test_many_queries_run_concurrently_within_the_bound(aws, make_org, identity)
     assert [q["records"] for q in summary["queries"]] == [400] * 6
     assert summary["logins"] == 1 and summary["api_calls"] == 12
     assert len([line for line in stdout.splitlines() if line.startswith("sfglue query=")]) == 6
+
+
+def test_api_auto_counts_first_and_picks_bulk_above_the_threshold(aws, make_org, identity):
+    key, _cert, cert_pem = identity
+    org = make_org(base_seed(cert_pem, generated_accounts(2500), {"bulk_job_delay_ms": 50}))
+    arn = secret_for(aws, org, key)
+    aws.s3.create_bucket(Bucket=BUCKET)
+    queries = [{"name": "big", "soql": "SELECT Id, Name FROM Account", "api": "auto"},
+               {"name": "small", "soql": "SELECT Id, Name FROM Account WHERE Industry = 'Energy'", "api": "auto"}]
+    code, stdout, stderr = finish(run_script(aws, arn, queries, "jr_auto", "--bulk_threshold", "1000"))
+    assert code == 0, stderr
+    by_name = {q["name"]: q for q in summary_of(stdout)["queries"]}
+    assert (by_name["big"]["api"], by_name["big"]["counted"], by_name["big"]["records"]) == ("bulk", 2500, 2500)
+    assert (by_name["small"]["api"], by_name["small"]["records"]) == ("rest", by_name["small"]["counted"])
+    soql = [e.get("soql") for e in org.requests_log("/services/data/v62.0/query")]
+    assert "SELECT COUNT() FROM Account WHERE Industry = 'Energy'" in soql
