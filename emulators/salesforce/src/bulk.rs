@@ -141,6 +141,13 @@ pub async fn create(st: St, Path(v): Path<String>, headers: HeaderMap, body: Byt
     })
     .await;
     let (plan, selection) = match planned {
+        Ok(Ok((p, _))) if p.count_only => {
+            return sf_error(
+                StatusCode::BAD_REQUEST,
+                "API_ERROR",
+                "Aggregate queries (COUNT()) are not supported by Bulk API 2.0 query jobs.",
+            );
+        }
         Ok(Ok(x)) => x,
         Ok(Err(e)) => return sf_error(StatusCode::BAD_REQUEST, e.code, &e.message),
         Err(_) => {

@@ -205,6 +205,11 @@ async fn run_query(
         let plan = crate::soql::compile(&q2, &st2.data, now)?;
         let sel = plan.execute(all);
         let total = sel.len();
+        if plan.count_only {
+            return Ok(format!(
+                "{{\"totalSize\":{total},\"done\":true,\"records\":[]}}"
+            ));
+        }
         let next = if total > batch {
             let id = st2.lock().add_cursor(Cursor {
                 obj: plan.obj.clone(),

@@ -311,6 +311,8 @@ pub struct OrderKey {
 
 #[derive(Debug, Clone)]
 pub struct Query {
+    /// `SELECT COUNT() FROM …`: only `totalSize` is answered.
+    pub count_only: bool,
     pub fields: Vec<(String, usize)>,
     pub object: (String, usize),
     pub filter: Option<Expr>,
@@ -371,14 +373,23 @@ impl<'a> Parser<'a> {
 
     fn query(&mut self) -> Result<Query, SoqlError> {
         self.expect_kw("select")?;
-        let mut fields = vec![self.name()?];
-        while self.peek().tok == Tok::Comma {
-            self.next();
+        let count_only = self.is_kw("count")
+            && self.toks.get(self.i + 1).map(|t| &t.tok) == Some(&Tok::LParen)
+            && self.toks.get(self.i + 2).map(|t| &t.tok) == Some(&Tok::RParen);
+        let mut fields = Vec::new();
+        if count_only {
+            self.i += 3;
+        } else {
             fields.push(self.name()?);
+            while self.peek().tok == Tok::Comma {
+                self.next();
+                fields.push(self.name()?);
+            }
         }
         self.expect_kw("from")?;
         let object = self.name()?;
         let mut q = Query {
+            count_only,
             fields,
             object,
             filter: None,
@@ -587,6 +598,7 @@ enum CExpr {
 
 #[derive(Debug, Clone)]
 pub struct Plan {
+    pub count_only: bool,
     pub obj: Arc<SObject>,
     pub fields: Vec<usize>,
     filter: CExpr,
@@ -662,6 +674,7 @@ pub fn compile(src: &str, data: &Dataset, now_ms: i64) -> Result<Plan, SoqlError
         order.push((i, k.desc, nulls_first));
     }
     Ok(Plan {
+        count_only: q.count_only,
         obj: obj.clone(),
         fields,
         has_filter: q.filter.is_some(),
@@ -1071,6 +1084,15 @@ mod tests {
         assert_eq!(q.fields.len(), 2);
         assert_eq!(q.limit, Some(10));
         assert!(parse("SELECT FROM Account").is_err());
+        let c = parse("SELECT COUNT() FROM Account WHERE Name != 'x' LIMIT 5")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(c.count_only && c.fields.is_empty());
+        assert!(
+            !parse("SELECT Count FROM Account")
+                .map(|q| q.count_only)
+                .unwrap_or(true)
+        );
+        assert!(parse("SELECT COUNT(), Id FROM Account").is_err());
         let e = parse("SELECT Id FROM Account WHERE")
             .err()
             .unwrap_or_else(|| panic!("no error"));

@@ -483,3 +483,47 @@ async fn limits_and_request_limit_exceeded() {
         .await;
     assert_eq!(emu.get_json("/services/data/v66.0/", &t).await.0, 200);
 }
+
+#[tokio::test]
+async fn count_queries_answer_only_the_total() {
+    let emu = standard();
+    let t = emu.login().await;
+    for filter in ["", "+WHERE+Name+LIKE+'%25001%25'"] {
+        let (_, all) = emu
+            .get_json(
+                &format!("/services/data/v66.0/query?q=SELECT+Id+FROM+Account{filter}"),
+                &t,
+            )
+            .await;
+        let (s, v) = emu
+            .get_json(
+                &format!("/services/data/v66.0/query?q=SELECT+COUNT()+FROM+Account{filter}"),
+                &t,
+            )
+            .await;
+        assert_eq!(
+            (s, v),
+            (
+                200,
+                json!({"totalSize": all["totalSize"], "done": true, "records": []})
+            )
+        );
+    }
+    let (s, v) = emu
+        .get_json(
+            "/services/data/v66.0/query?q=SELECT+COUNT(),+Id+FROM+Account",
+            &t,
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(v[0]["errorCode"], "MALFORMED_QUERY");
+    let r = emu
+        .http
+        .post(emu.url("/services/data/v66.0/jobs/query"))
+        .bearer_auth(&t)
+        .json(&json!({"operation": "query", "query": "SELECT COUNT() FROM Account"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 400);
+}
