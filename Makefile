@@ -1,12 +1,20 @@
 # sfglue: the two commands a new user needs are `make demo` and `make test`.
 # Everything else here is a building block of those two.
 
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: all venv build test test-rust test-python test-clients lint demo emulators-up emulators-down clean
+.PHONY: all venv build test test-rust test-python test-clients lint leak-reset leak-guard demo emulators-up emulators-down clean
+
+# Every test's output, the emulators' logs and the runners' output land here; the leak guard
+# scans it all at the end of `make test` for private keys and access tokens.
+LEAK_DIR := $(CURDIR)/target/leak-guard
+export SFGLUE_LEAK_DIR := $(LEAK_DIR)
 
 all: build
 
@@ -36,16 +44,25 @@ lint: venv
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(VPY) -m ruff check glue_scripts tests/python emulators/aws
 
+leak-reset:
+	rm -rf $(LEAK_DIR) && mkdir -p $(LEAK_DIR)
+
 test-rust: venv build
-	$(CARGO) test --workspace --locked
+	mkdir -p $(LEAK_DIR)
+	$(CARGO) test --workspace --locked 2>&1 | tee $(LEAK_DIR)/cargo-test.log
 
 test-python: venv build
-	$(VPY) -m pytest -q tests/python
+	mkdir -p $(LEAK_DIR)
+	$(VPY) -m pytest -q tests/python 2>&1 | tee $(LEAK_DIR)/pytest.log
 
 test-clients: venv build
-	@if [ -x emulators/salesforce/clients/run.sh ]; then emulators/salesforce/clients/run.sh; fi
+	mkdir -p $(LEAK_DIR)
+	emulators/salesforce/clients/run.sh 2>&1 | tee $(LEAK_DIR)/clients.log
 
-test: lint test-rust test-python test-clients
+leak-guard:
+	$(VPY) scripts/leak_guard.py $(LEAK_DIR)
+
+test: lint leak-reset test-rust test-python test-clients leak-guard
 
 clean:
 	rm -rf .demo .emulators

@@ -119,6 +119,87 @@ pub struct World {
     pub transcript: std::cell::RefCell<String>,
 }
 
+/// With `SFGLUE_LEAK_DIR` set (make test sets it), each world leaves behind, for the leak guard
+/// that ends the test run (`scripts/leak_guard.py`): everything sfglue printed, the emulators'
+/// logs, and, in a separate `known-secrets/` folder that is never scanned, the private keys the
+/// run created, so the guard can look for them in every log.
+impl Drop for World {
+    fn drop(&mut self) {
+        let Some(dir) = std::env::var_os("SFGLUE_LEAK_DIR").map(PathBuf::from) else {
+            return;
+        };
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            self.dir
+                .path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        let _ = std::fs::create_dir_all(dir.join("known-secrets"));
+        let _ = std::fs::write(
+            dir.join(format!("rust-{tag}.transcript")),
+            &*self.transcript.borrow(),
+        );
+        for server in std::iter::once(&self.aws).chain(self.sf.iter()) {
+            if let Some(name) = server.log.file_name() {
+                let _ = std::fs::copy(
+                    &server.log,
+                    dir.join(format!("rust-{tag}-{}", name.to_string_lossy())),
+                );
+            }
+        }
+        let keys = self.all_private_keys();
+        if !keys.is_empty() {
+            let _ = std::fs::write(
+                dir.join("known-secrets").join(format!("rust-{tag}.keys")),
+                keys.join("\n"),
+            );
+        }
+    }
+}
+
+impl World {
+    /// Every private key held in any version of any secret in this world's AWS emulator.
+    fn all_private_keys(&self) -> Vec<String> {
+        let secrets = self.clients().secrets;
+        block_on(async move {
+            let mut keys = Vec::new();
+            let Ok(list) = secrets.list_secrets().send().await else {
+                return keys;
+            };
+            for s in list.secret_list() {
+                let Some(arn) = s.arn() else { continue };
+                let Ok(versions) = secrets
+                    .list_secret_version_ids()
+                    .secret_id(arn)
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                for v in versions.versions() {
+                    let Some(id) = v.version_id() else { continue };
+                    if let Ok(value) = secrets
+                        .get_secret_value()
+                        .secret_id(arn)
+                        .version_id(id)
+                        .send()
+                        .await
+                        && let Some(text) = value.secret_string()
+                        && let Ok(doc) = serde_json::from_str::<serde_json::Value>(text)
+                        && let Some(pem) = doc["private_key_pem"].as_str()
+                    {
+                        keys.push(pem.to_string());
+                    }
+                }
+            }
+            keys
+        })
+    }
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
