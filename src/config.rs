@@ -88,6 +88,8 @@ struct RawGlue {
     connections: Option<Vec<String>>,
     schedule: Option<String>,
     tags: Option<BTreeMap<String, String>>,
+    max_concurrency: Option<u32>,
+    bulk_threshold: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +97,9 @@ struct RawGlue {
 struct RawQuery {
     name: String,
     soql: String,
+    api: Option<String>,
+    format: Option<String>,
+    watermark: Option<String>,
 }
 
 /// Field-wise "override wins" merge of two layers of the same section.
@@ -130,7 +135,7 @@ merge_fields!(RawSecret { name, kms_key_id } nested {});
 merge_fields!(RawGlue {
     job_name, script_bucket, script_prefix, output, create_buckets, timeout_minutes, job_type,
     glue_version, max_capacity, worker_type, number_of_workers, max_retries, max_concurrent_runs,
-    execution_class, connections, schedule, tags
+    execution_class, connections, schedule, tags, max_concurrency, bulk_threshold
 } nested {});
 
 // ---------------------------------------------------------------------------------------------
@@ -213,6 +218,10 @@ pub struct GlueSettings {
     pub schedule: Option<String>,
     /// Extra tags on the job (next to sfglue's own).
     pub tags: BTreeMap<String, String>,
+    /// Queries the job runs at the same time (`--max_concurrency`); the script's default if unset.
+    pub max_concurrency: Option<u32>,
+    /// Record count from which `api: auto` uses Bulk API 2.0 (`--bulk_threshold`).
+    pub bulk_threshold: Option<u64>,
 }
 
 /// How the job runs: a Python shell job (the default) or a Glue Spark job.
@@ -248,10 +257,20 @@ impl S3Location {
     }
 }
 
+/// One extraction, as the Glue script reads it from `--queries` (see glue_scripts/README.md).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Query {
     pub name: String,
     pub soql: String,
+    /// `rest`, `bulk` (Bulk API 2.0) or `auto`; the script's default is `rest`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// `jsonl.gz`, `jsonl` or `parquet`; the script's default is `jsonl.gz`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// A field of the SELECT list for incremental runs (e.g. `SystemModstamp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -598,7 +617,51 @@ impl Validator<'_> {
                     "write a SOQL query such as `SELECT Id, Name FROM Account`",
                 ));
             }
-            queries.push(Query { name: qname, soql });
+            let pick =
+                |key: &str, value: Option<String>, allowed: &[&str]| -> Result<Option<String>> {
+                    match value.map(|v| v.trim().to_string()) {
+                        None => Ok(None),
+                        Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v)),
+                        Some(v) => Err(self.fail(
+                            "queries",
+                            format!(
+                                "query {qname:?}: {key} {v:?} is not one of {}",
+                                allowed.join(", ")
+                            ),
+                            format!("set {key} to one of {}", allowed.join(", ")),
+                        )),
+                    }
+                };
+            let api = pick("api", q.api, &["rest", "bulk", "auto"])?;
+            let format = pick("format", q.format, &["jsonl.gz", "jsonl", "parquet"])?;
+            let watermark = match q.watermark.map(|w| w.trim().to_string()) {
+                None => None,
+                Some(w) => {
+                    let upper = soql.to_ascii_uppercase();
+                    let select_list = upper
+                        .strip_prefix("SELECT ")
+                        .and_then(|rest| rest.split(" FROM ").next())
+                        .unwrap_or("");
+                    let listed = select_list
+                        .split(',')
+                        .any(|f| f.trim() == w.to_ascii_uppercase());
+                    if !listed {
+                        return Err(self.fail(
+                            "queries",
+                            format!("query {qname:?}: the watermark {w:?} is not in its SELECT list"),
+                            "add the field to the SELECT list (the script reads the high-water mark from the records)",
+                        ));
+                    }
+                    Some(w)
+                }
+            };
+            queries.push(Query {
+                name: qname,
+                soql,
+                api,
+                format,
+                watermark,
+            });
         }
 
         let output_dir = match raw.output_dir {
@@ -893,6 +956,17 @@ impl Validator<'_> {
             connections,
             schedule,
             tags,
+            max_concurrency: match raw.max_concurrency {
+                Some(n) if !(1..=32).contains(&n) => {
+                    return Err(self.fail(
+                        "glue.max_concurrency",
+                        format!("{n} is out of range"),
+                        "use 1 to 32 queries at a time",
+                    ));
+                }
+                other => other,
+            },
+            bulk_threshold: raw.bulk_threshold,
         })
     }
 
@@ -1380,6 +1454,29 @@ environments:
             let e = err(&text);
             assert!(e.message.contains(key), "{key}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn query_options_pass_through_to_the_job() {
+        let text = MINIMAL.replace(
+            "    soql: SELECT Id, Name FROM Account\n",
+            "    soql: SELECT Id, Name, SystemModstamp FROM Account\n    api: auto\n    watermark: SystemModstamp\n",
+        );
+        let c = ok(&text);
+        assert_eq!(c.queries[0].api.as_deref(), Some("auto"));
+        let json = serde_json::to_value(&c.queries).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([{"name": "accounts", "soql": "SELECT Id, Name, SystemModstamp FROM Account", "api": "auto", "watermark": "SystemModstamp"}])
+        );
+        let e = err(&text.replace("watermark: SystemModstamp", "watermark: LastModifiedDate"));
+        assert!(
+            e.message.contains("not in its SELECT list"),
+            "{}",
+            e.message
+        );
+        let e = err(&text.replace("api: auto", "api: soap"));
+        assert!(e.message.contains("api \"soap\""), "{}", e.message);
     }
 
     #[test]

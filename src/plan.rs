@@ -201,6 +201,12 @@ pub fn desired_job(config: &Config, id: &CallerIdentity, secret_arn: &str) -> Jo
         ("--job-language".to_string(), "python".to_string()),
     ]);
     let mut default_arguments = default_arguments;
+    if let Some(n) = config.glue.max_concurrency {
+        default_arguments.insert("--max_concurrency".to_string(), n.to_string());
+    }
+    if let Some(n) = config.glue.bulk_threshold {
+        default_arguments.insert("--bulk_threshold".to_string(), n.to_string());
+    }
     if matches!(config.glue.job_type, JobType::PythonShell { .. }) {
         // Python shell's library set with boto3 and requests preinstalled (no `--` prefix:
         // Glue's own spelling).
