@@ -87,15 +87,19 @@ say "sfglue apply (with the consumer key: stores it and proves the sign-in)"
 "$SFGLUE_BIN" --config "$CONFIG" apply --yes
 
 say "sfglue verify --run-job (signs in with the stored key, runs the Glue job, waits)"
-"$SFGLUE_BIN" --config "$CONFIG" verify --run-job
+"$SFGLUE_BIN" --config "$CONFIG" verify --run-job | tee "$DIR/verify.out"
+RUN_ID=$(sed -n 's/^job run  *[A-Z]*  *\(jr_[0-9a-f]*\).*/\1/p' "$DIR/verify.out" | head -n1)
 
-say "What landed in S3"
-"$VENV_PY" - <<'PY'
+say "What this run ($RUN_ID) wrote to S3"
+"$VENV_PY" - "$RUN_ID" <<'PY'
+import sys
 import boto3
+run = sys.argv[1]
 s3 = boto3.client("s3")
 pages = s3.get_paginator("list_objects_v2").paginate(Bucket="sfglue-demo-data", Prefix="salesforce/")
 for page in pages:
     for obj in page.get("Contents", []):
-        print(f"  s3://sfglue-demo-data/{obj['Key']}  {obj['Size']} bytes")
+        if f"run={run}" in obj["Key"]:
+            print(f"  s3://sfglue-demo-data/{obj['Key']}  {obj['Size']} bytes")
 PY
 say "Demo finished. Run 'make demo' again: every resource is found unchanged, with the same key."
