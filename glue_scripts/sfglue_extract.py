@@ -858,6 +858,91 @@ def prefetch(pages: Iterator, depth: int = 2) -> Iterator:
 
 
 # ---------------------------------------------------------------------------
+# Rotation fallback
+# ---------------------------------------------------------------------------
+
+# The order in which other secret versions are tried when the current key is refused: during a
+# rotation the app holds the new (pending) certificate before `sfglue rotate finish` moves
+# AWSCURRENT to it; after a rollback it may still hold the newer one (AWSPREVIOUS).
+FALLBACK_STAGES = ("AWSPENDING", "AWSPREVIOUS")
+
+
+def _refused_assertion(exc: Exception) -> bool:
+    return "invalid_grant: invalid assertion" in str(exc)
+
+
+def key_certificate_problem(secret: dict, key: Any) -> Optional[str]:
+    """Preflight: None when the key belongs to the secret's certificate (or none is stored)."""
+    pem = secret.get("certificate_pem")
+    if not isinstance(pem, str) or "BEGIN CERTIFICATE" not in pem:
+        return None
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode("ascii", errors="replace"))
+    except ValueError:
+        return "the secret's certificate_pem cannot be read"
+    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+        return (f"the private key does not belong to the certificate "
+                f"{secret.get('certificate_sha256', '?')}")
+    return None
+
+
+def _fallback_versions(client: Any, secret_id: str) -> list:
+    """(stage, version id) of AWSPENDING and AWSPREVIOUS, skipping the AWSCURRENT version."""
+    listed = client.list_secret_version_ids(SecretId=secret_id).get("Versions", [])
+    current = {v["VersionId"] for v in listed if "AWSCURRENT" in v.get("VersionStages", [])}
+    found = []
+    for stage in FALLBACK_STAGES:
+        for version in listed:
+            if stage in version.get("VersionStages", []) and version["VersionId"] not in current:
+                found.append((stage, version["VersionId"]))
+                break
+    return found
+
+
+def sign_in(client: Any, secret_id: str, secret: dict, make: Callable = None) -> "Salesforce":
+    """Sign in with the AWSCURRENT version; when Salesforce refuses it as `invalid assertion`,
+    try AWSPENDING, then AWSPREVIOUS. Logs which version signed in (fingerprint only)."""
+    make = make or Salesforce
+    tried = []
+    candidates = [("AWSCURRENT", None, secret)]
+    index = 0
+    while index < len(candidates):
+        stage, version_id, doc = candidates[index]
+        index += 1
+        if doc is None:
+            response = client.get_secret_value(SecretId=secret_id, VersionId=version_id,
+                                               VersionStage=stage)
+            try:
+                doc = parse_secret(response.get("SecretString", ""))
+            except JobError as exc:
+                tried.append(f"{stage}: {exc}")
+                continue
+        key = load_private_key(doc["private_key_pem"])
+        problem = key_certificate_problem(doc, key)
+        sf = make(doc, key)
+        try:
+            if problem:
+                raise JobError(problem)
+            sf.login()
+        except JobError as exc:
+            if not (problem or _refused_assertion(exc)):
+                raise
+            tried.append(f"{stage}: {exc}")
+            if stage == "AWSCURRENT":
+                candidates += [(s, v, None) for s, v in _fallback_versions(client, secret_id)]
+            if index < len(candidates):
+                print(f"sfglue warning: the {stage} key was refused; trying "
+                      f"{candidates[index][0]}", file=sys.stderr, flush=True)
+            continue
+        print(f"sfglue signed-in stage={stage} certificate_sha256="
+              f"{doc.get('certificate_sha256', '?')}", flush=True)
+        return sf
+    raise JobError("no secret version signs in: " + "; ".join(tried))
+
+
+# ---------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------
 
@@ -1222,14 +1307,14 @@ def run(argv: list, out: Any = None) -> dict:
         import_pyarrow()
     bucket, prefix = parse_s3_uri(args["output_uri"])
     region = region_from_arn(args["secret_id"])
-    secret = fetch_secret(aws_client("secretsmanager", region), args["secret_id"])
+    secrets = aws_client("secretsmanager", region)
+    secret = fetch_secret(secrets, args["secret_id"])
     warning = certificate_warning(secret)
     if warning:
         print(f"sfglue warning: {warning}", file=sys.stderr, flush=True)
-    key = load_private_key(secret["private_key_pem"])
-    sf = Salesforce(secret, key, max_attempts=args["max_attempts"], max_logins=args["max_logins"],
-                    read_timeout=args["http_timeout"])
-    sf.login()
+    sf = sign_in(secrets, args["secret_id"], secret, make=lambda doc, key: Salesforce(
+        doc, key, max_attempts=args["max_attempts"], max_logins=args["max_logins"],
+        read_timeout=args["http_timeout"]))
     s3 = aws_client("s3", region)
     options = {k: args[k] for k in OPTIONAL_ARGS}
     errors = []

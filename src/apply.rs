@@ -233,6 +233,8 @@ pub async fn run(
     }
 
     if config.salesforce.consumer_key.is_none() {
+        // verify (which warns too) does not run yet, so warn here.
+        verify::warn_if_expiring(rep, &report.certificate, time::OffsetDateTime::now_utc());
         rep.result(
             "next",
             format!(
@@ -417,7 +419,14 @@ async fn execute(
     plan: &Plan,
     rep: &Reporter,
 ) -> Result<Executed> {
-    let settings = JobSettings::from_config(&config.salesforce);
+    let settings = JobSettings::desired(
+        &config.salesforce,
+        observed
+            .secret
+            .as_ref()
+            .and_then(|s| s.document.as_ref())
+            .map(|d| &d.settings),
+    );
     let tags = managed_tags(&config.name);
     let mut key_generated = false;
 

@@ -10,7 +10,8 @@ Exit codes:
   1  runtime failure (AWS, Salesforce, network, a failed job run, a conflict)
   2  usage or config error; nothing was changed
   3  AWS is set up; waiting for the Salesforce-side setup (no consumer key yet)
-  4  plan --detailed-exitcode: there are changes to apply";
+  4  plan --detailed-exitcode: there are changes to apply
+  5  status --fail-within DAYS: the current certificate expires within DAYS";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -131,6 +132,88 @@ pub enum Command {
     /// Print the man page (roff).
     #[command(after_help = "Example:\n  sfglue man > sfglue.1 && man ./sfglue.1")]
     Man,
+    /// The secret's versions: certificate subject, fingerprint, validity, days left, labels,
+    /// and which version Salesforce accepts right now.
+    #[command(
+        after_help = "Exit code 5 with --fail-within when the current certificate expires within DAYS.\n\nExamples:\n  sfglue status\n  sfglue status --fail-within 30 --no-sign-in   # a scheduled CI check"
+    )]
+    Status(StatusArgs),
+
+    /// Rotate the key and certificate without stopping the job: start, upload, finish.
+    #[command(
+        after_help = "Procedure:\n  sfglue rotate start     # new key as AWSPENDING; writes the new certificate\n  (upload sfglue-out/salesforce-jwt-pending.crt to the app, as ROTATION_STEPS.md says)\n  sfglue rotate finish    # signs in with the new key, then makes it AWSCURRENT\n  sfglue rotate rollback  # AWSPREVIOUS back to AWSCURRENT\n\nEvery step is safe to repeat, and resumes where an interrupted run stopped."
+    )]
+    Rotate {
+        #[command(subcommand)]
+        step: RotateStep,
+    },
+
+    /// Bring your own key and certificate, or write a new pair to files.
+    Cert {
+        #[command(subcommand)]
+        action: CertAction,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Exit with code 5 when the current certificate expires within DAYS.
+    #[arg(long, value_name = "DAYS")]
+    pub fail_within: Option<u32>,
+    /// Do not try a sign-in with each version (no call to Salesforce).
+    #[arg(long)]
+    pub no_sign_in: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RotateStep {
+    /// Store a new key and certificate as the AWSPENDING version; write the certificate and steps.
+    #[command(after_help = "Example:\n  sfglue rotate start")]
+    Start,
+    /// Prove the pending key with a live sign-in, then move AWSCURRENT to it.
+    #[command(
+        after_help = "Nothing moves when Salesforce refuses the pending key.\n\nExample:\n  sfglue rotate finish"
+    )]
+    Finish,
+    /// Make AWSPREVIOUS the current version again.
+    #[command(after_help = "Example:\n  sfglue rotate rollback")]
+    Rollback,
+    /// Drop a started, unfinished rotation (the AWSPENDING version).
+    Cancel,
+    /// The same as `sfglue status`.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertAction {
+    /// Store an existing key and certificate (PKCS#1 or PKCS#8 PEM, repaired and normalised).
+    #[command(
+        after_help = "Into a new secret the key becomes AWSCURRENT (then run `sfglue apply`); into an existing\nsecret it starts a rotation (then upload the certificate and run `sfglue rotate finish`).\n\nExample:\n  sfglue cert import --key jwt.key --cert jwt.crt"
+    )]
+    Import {
+        /// The private key file (RSA, 2048 bits or more, unencrypted).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The certificate made for that key.
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+    },
+    /// Write a new RSA key (mode 0600) and a self-signed certificate into a folder.
+    #[command(after_help = "Example:\n  sfglue cert generate --out keys/ --days 365")]
+    Generate {
+        /// The folder to write salesforce-jwt.key and salesforce-jwt.crt into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The certificate's common name.
+        #[arg(long, default_value = "sfglue Salesforce JWT")]
+        common_name: String,
+        /// Key size in bits: 2048, 3072 or 4096.
+        #[arg(long, default_value_t = 2048)]
+        bits: u32,
+        /// Days of validity.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
 }
 
 impl Cli {

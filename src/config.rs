@@ -49,6 +49,8 @@ struct RawSalesforce {
     audience: Option<String>,
     username: Option<String>,
     consumer_key: Option<String>,
+    /// Blue/green rotation: a second app's consumer key (see `rotate`).
+    consumer_key_b: Option<String>,
     api_version: Option<String>,
     http_timeout_seconds: Option<u32>,
 }
@@ -129,7 +131,7 @@ macro_rules! merge_fields {
 
 merge_fields!(RawConfig { version, name, queries, output_dir, environments } nested { aws, salesforce, certificate, secret, glue });
 merge_fields!(RawAws { region, endpoint_url } nested {});
-merge_fields!(RawSalesforce { login_url, audience, username, consumer_key, api_version, http_timeout_seconds } nested {});
+merge_fields!(RawSalesforce { login_url, audience, username, consumer_key, consumer_key_b, api_version, http_timeout_seconds } nested {});
 merge_fields!(RawCertificate { common_name, key_size, validity_days } nested {});
 merge_fields!(RawSecret { name, kms_key_id } nested {});
 merge_fields!(RawGlue {
@@ -178,12 +180,27 @@ pub struct SalesforceSettings {
     pub username: String,
     /// `None` until the app exists in Salesforce and its key is copied into the config.
     pub consumer_key: Option<String>,
+    /// The second app of blue/green rotation: each rotation moves to the app not in use.
+    pub consumer_key_b: Option<String>,
     pub api_version: String,
     /// Limit for each HTTP request to Salesforce, connect to last byte.
     pub http_timeout_seconds: u32,
 }
 
 impl SalesforceSettings {
+    /// Both apps' consumer keys when blue/green rotation is configured.
+    pub fn blue_green(&self) -> Option<(&str, &str)> {
+        match (&self.consumer_key, &self.consumer_key_b) {
+            (Some(a), Some(b)) => Some((a.as_str(), b.as_str())),
+            _ => None,
+        }
+    }
+
+    /// True when `key` is one of the configured apps' consumer keys.
+    pub fn is_configured_app(&self, key: &str) -> bool {
+        self.consumer_key.as_deref() == Some(key) || self.consumer_key_b.as_deref() == Some(key)
+    }
+
     pub fn token_url(&self) -> String {
         format!("{}/services/oauth2/token", self.login_url)
     }
@@ -750,20 +767,22 @@ impl Validator<'_> {
                 "give the integration user's username, which looks like an email address (user@example.com)",
             ));
         }
-        let consumer_key = match raw.consumer_key.map(|k| k.trim().to_string()) {
-            None => None,
-            Some(k) if k.is_empty() => None,
-            Some(k) => {
-                if k.len() > 256 || !k.chars().all(|c| c.is_ascii_graphic()) {
-                    return Err(self.fail(
-                        "salesforce.consumer_key",
-                        "the consumer key contains spaces or non-ASCII characters",
-                        "copy the Consumer Key again from the app's OAuth settings",
-                    ));
-                }
-                Some(k)
-            }
-        };
+        let consumer_key = self.consumer_key("salesforce.consumer_key", raw.consumer_key)?;
+        let consumer_key_b = self.consumer_key("salesforce.consumer_key_b", raw.consumer_key_b)?;
+        if consumer_key_b.is_some() && consumer_key.is_none() {
+            return Err(self.fail(
+                "salesforce.consumer_key_b",
+                "the second app's key is set, but the first app's (consumer_key) is not",
+                "set salesforce.consumer_key to the app the job uses now; consumer_key_b is the second app for blue/green rotation",
+            ));
+        }
+        if consumer_key_b.is_some() && consumer_key_b == consumer_key {
+            return Err(self.fail(
+                "salesforce.consumer_key_b",
+                "is the same as salesforce.consumer_key",
+                "blue/green rotation needs two different apps: give the second app's Consumer Key, or remove consumer_key_b",
+            ));
+        }
         let api_version = raw
             .api_version
             .map(|v| v.trim().trim_start_matches('v').to_string())
@@ -793,9 +812,27 @@ impl Validator<'_> {
             audience,
             username,
             consumer_key,
+            consumer_key_b,
             api_version,
             http_timeout_seconds,
         })
+    }
+
+    fn consumer_key(&self, key: &str, raw: Option<String>) -> Result<Option<String>> {
+        match raw.map(|k| k.trim().to_string()) {
+            None => Ok(None),
+            Some(k) if k.is_empty() => Ok(None),
+            Some(k) => {
+                if k.len() > 256 || !k.chars().all(|c| c.is_ascii_graphic()) {
+                    return Err(self.fail(
+                        key,
+                        "the consumer key contains spaces or non-ASCII characters",
+                        "copy the Consumer Key again from the app's OAuth settings",
+                    ));
+                }
+                Ok(Some(k))
+            }
+        }
     }
 
     /// A Salesforce URL: https, or http on loopback only (a local test server); no path.
@@ -1477,6 +1514,30 @@ environments:
         );
         let e = err(&text.replace("api: auto", "api: soap"));
         assert!(e.message.contains("api \"soap\""), "{}", e.message);
+    }
+
+    #[test]
+    fn blue_green_needs_two_different_apps() {
+        let with = |extra: &str| {
+            MINIMAL.replace(
+                "  username: integration@acme.example\n",
+                &format!("  username: integration@acme.example\n{extra}"),
+            )
+        };
+        let c = ok(&with("  consumer_key: 3MVGa\n  consumer_key_b: 3MVGb\n"));
+        assert_eq!(c.salesforce.blue_green(), Some(("3MVGa", "3MVGb")));
+        assert!(c.salesforce.is_configured_app("3MVGb"));
+        let e = err(&with("  consumer_key_b: 3MVGb\n"));
+        assert!(
+            e.message.contains("salesforce.consumer_key_b"),
+            "{}",
+            e.message
+        );
+        let e = err(&with("  consumer_key: 3MVGa\n  consumer_key_b: 3MVGa\n"));
+        assert!(e.message.contains("same"), "{}", e.message);
+        assert_eq!(ok(MINIMAL).salesforce.blue_green(), None);
+        let e = err(&with("  consumer_key_c: 3MVGc\n"));
+        assert_eq!(e.code, "config.unknown_field");
     }
 
     #[test]

@@ -148,8 +148,9 @@ pub fn preflight(
         return Err(Failure::runtime(
             "secret.key_certificate_mismatch",
             format!(
-                "the private key does not belong to the certificate (certificate SHA-256 {}, key's public key SHA-256 {})",
+                "the private key does not belong to the certificate (certificate SHA-256 {}, the certificate's public key SHA-256 {}, the private key's public key SHA-256 {})",
                 info.sha256,
+                fingerprint(cert.public_key().subject_public_key.data.as_ref()),
                 fingerprint(key.public_key_raw())
             ),
         )

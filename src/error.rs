@@ -17,6 +17,8 @@ pub enum ExitClass {
     WaitingForSalesforce,
     /// 4: `plan --detailed-exitcode` found changes to make.
     ChangesPending,
+    /// 5: `status --fail-within DAYS`: the current certificate expires within DAYS.
+    ExpiresSoon,
 }
 
 impl ExitClass {
@@ -26,6 +28,7 @@ impl ExitClass {
             ExitClass::Config => 2,
             ExitClass::WaitingForSalesforce => 3,
             ExitClass::ChangesPending => 4,
+            ExitClass::ExpiresSoon => 5,
         }
     }
 
@@ -36,6 +39,7 @@ impl ExitClass {
             ExitClass::Config => "config",
             ExitClass::WaitingForSalesforce => "waiting_for_salesforce",
             ExitClass::ChangesPending => "changes_pending",
+            ExitClass::ExpiresSoon => "expires_soon",
         }
     }
 }

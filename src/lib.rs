@@ -1,13 +1,15 @@
 //! sfglue: sets up everything an AWS Glue job needs to sign in to Salesforce with the OAuth 2.0
 //! JWT bearer flow, and proves that it works.
 //!
-//! Layout: a pure core ([`config`], [`crypto`], [`secret_doc`], [`policy`], [`plan`],
-//! [`instructions`]) with no network; thin adapters behind narrow traits ([`aws`] for AWS,
-//! [`salesforce`] for Salesforce); the commands ([`apply`], [`verify`]); and a thin CLI
-//! ([`cli`], `main.rs`) with [`report`] deciding what goes to stdout and stderr.
+//! Layout: a pure core ([`config`], [`crypto`], [`keyfile`], [`preflight`], [`secret_doc`],
+//! [`policy`], [`plan`], [`instructions`]) with no network; thin adapters behind narrow traits
+//! ([`aws`] for AWS, [`salesforce`] for Salesforce); the commands ([`apply`], [`verify`],
+//! [`rotate`] with `status`, [`cert`]); and a thin CLI ([`cli`], `main.rs`) with [`report`]
+//! deciding what goes to stdout and stderr.
 
 pub mod apply;
 pub mod aws;
+pub mod cert;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -15,9 +17,12 @@ pub mod destroy;
 pub mod error;
 pub mod glue_script;
 pub mod instructions;
+pub mod keyfile;
 pub mod plan;
 pub mod policy;
+pub mod preflight;
 pub mod report;
+pub mod rotate;
 pub mod salesforce;
 pub mod secret;
 pub mod secret_doc;

@@ -5,12 +5,12 @@ use serde_json::{Value, json};
 use sfglue::apply::{self, ApplyOptions};
 use sfglue::aws::SecretStore;
 use sfglue::aws::sdk::Aws;
-use sfglue::cli::{Cli, Command};
+use sfglue::cli::{CertAction, Cli, Command, RotateStep, StatusArgs};
 use sfglue::destroy::{self, DestroyOptions};
 use sfglue::error::{ExitClass, Failure, Result};
 use sfglue::report::{OutputMode, Reporter};
 use sfglue::salesforce::HttpSalesforce;
-use sfglue::{config, crypto, plan, policy, verify};
+use sfglue::{cert, config, crypto, plan, policy, rotate, verify};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -43,6 +43,23 @@ fn command_name(c: &Command) -> &'static str {
         Command::Policy => "policy",
         Command::Completions { .. } => "completions",
         Command::Man => "man",
+        Command::Status(_)
+        | Command::Rotate {
+            step: RotateStep::Status(_),
+        } => "status",
+        Command::Rotate { step } => match step {
+            RotateStep::Start => "rotate start",
+            RotateStep::Finish => "rotate finish",
+            RotateStep::Rollback => "rotate rollback",
+            RotateStep::Cancel => "rotate cancel",
+            RotateStep::Status(_) => "status",
+        },
+        Command::Cert {
+            action: CertAction::Import { .. },
+        } => "cert import",
+        Command::Cert {
+            action: CertAction::Generate { .. },
+        } => "cert generate",
     }
 }
 
@@ -131,6 +148,70 @@ async fn run(cli: &Cli, rep: &Reporter) -> Outcome {
             };
             outcome(policy_command(&config, &aws, rep).await)
         }
+        Command::Status(args)
+        | Command::Rotate {
+            step: RotateStep::Status(args),
+        } => status(cli, rep, args).await,
+        Command::Rotate { step } => {
+            let (config, aws, sf) = match connect(cli).await {
+                Ok(x) => x,
+                Err(f) => return (None, Some(f)),
+            };
+            let result = match step {
+                RotateStep::Start => rotate::start(&config, &aws, rep, None).await,
+                RotateStep::Finish => rotate::finish(&config, &aws, &sf, rep).await,
+                RotateStep::Rollback => rotate::rollback(&config, &aws, rep).await,
+                RotateStep::Cancel => rotate::cancel(&config, &aws, rep).await,
+                RotateStep::Status(_) => unreachable_status(),
+            };
+            match result {
+                Ok(report) => (Some(to_json(&report)), None),
+                Err(f) => (None, Some(f)),
+            }
+        }
+        Command::Cert {
+            action: CertAction::Import { key, cert: crt },
+        } => {
+            let (config, aws, _sf) = match connect(cli).await {
+                Ok(x) => x,
+                Err(f) => return (None, Some(f)),
+            };
+            match cert::import(&config, &aws, rep, key, crt).await {
+                Ok(report) => (Some(to_json(&report)), None),
+                Err(f) => (None, Some(f)),
+            }
+        }
+        Command::Cert {
+            action:
+                CertAction::Generate {
+                    out,
+                    common_name,
+                    bits,
+                    days,
+                },
+        } => match cert::generate(out, common_name, *bits, *days, rep) {
+            Ok(report) => (Some(to_json(&report)), None),
+            Err(f) => (None, Some(f)),
+        },
+    }
+}
+
+/// `rotate status` is routed to [`status`] before this match; reaching here is a bug.
+fn unreachable_status() -> Result<rotate::RotateReport> {
+    Err(Failure::runtime(
+        "cli.routing",
+        "internal: status was not routed",
+    ))
+}
+
+async fn status(cli: &Cli, rep: &Reporter, args: &StatusArgs) -> (Option<Value>, Option<Failure>) {
+    let (config, aws, sf) = match connect(cli).await {
+        Ok(x) => x,
+        Err(f) => return (None, Some(f)),
+    };
+    match rotate::status(&config, &aws, &sf, rep, !args.no_sign_in, args.fail_within).await {
+        Ok(report) => (Some(to_json(&report)), None),
+        Err((f, report)) => (report.map(|r| to_json(&r)), Some(f)),
     }
 }
 
@@ -296,6 +377,7 @@ fn finish(
                 let label = match f.class {
                     ExitClass::WaitingForSalesforce => "waiting",
                     ExitClass::ChangesPending => "changes",
+                    ExitClass::ExpiresSoon => "expiring",
                     _ => "error",
                 };
                 eprintln!("{label}: {}", f.message);

@@ -276,7 +276,14 @@ fn strings(v: Vec<&'static str>) -> Vec<String> {
 pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed, adopt: bool) -> Plan {
     let name = &config.name;
     let mut changes = Vec::new();
-    let settings = JobSettings::from_config(&config.salesforce);
+    let settings = JobSettings::desired(
+        &config.salesforce,
+        observed
+            .secret
+            .as_ref()
+            .and_then(|s| s.document.as_ref())
+            .map(|d| &d.settings),
+    );
 
     // 1. The secret (with the key inside). An existing key is kept; only settings change.
     let secret_arn = observed.secret.as_ref().map(|s| s.arn.clone());

@@ -10,6 +10,13 @@ use serde_json::{Value, json};
 /// Name of the inline policy sfglue puts on the role.
 pub const INLINE_POLICY_NAME: &str = "sfglue-least-privilege";
 
+/// What the job may do with its secret: read a version, and find the versions of a rotation.
+pub const SECRET_ACTIONS: [&str; 3] = [
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:ListSecretVersionIds",
+    "secretsmanager:DescribeSecret",
+];
+
 pub fn trust_policy() -> Value {
     json!({
         "Version": "2012-10-17",
@@ -36,7 +43,9 @@ pub fn role_policy(i: &RolePolicyInputs) -> Value {
     let mut statements = vec![json!({
         "Sid": "ReadSalesforceJwtSecret",
         "Effect": "Allow",
-        "Action": "secretsmanager:GetSecretValue",
+        // The listing and describing let the job find the AWSPENDING and AWSPREVIOUS versions
+        // when a rotation is under way (the script's fallback), on this one secret only.
+        "Action": SECRET_ACTIONS,
         "Resource": i.secret_arn
     })];
     if let Some(key) = i.kms_key_id {
@@ -140,6 +149,18 @@ mod tests {
         for res in &r {
             assert!(!res.ends_with(":*") && res != "*", "{res}");
         }
+        // The secret statement: the three read actions the script's rotation fallback needs,
+        // on the one secret, and no write action.
+        let secret_statement = &doc["Statement"][0];
+        assert_eq!(
+            secret_statement["Action"],
+            serde_json::json!([
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:ListSecretVersionIds",
+                "secretsmanager:DescribeSecret"
+            ])
+        );
+        assert_eq!(secret_statement["Resource"], arn);
         let with_kms = role_policy(&RolePolicyInputs {
             partition: "aws",
             region: "eu-west-1",

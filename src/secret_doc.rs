@@ -45,6 +45,20 @@ impl JobSettings {
         }
     }
 
+    /// The settings the config asks for, given the version in use. With blue/green rotation the
+    /// in-use version may sign in through either configured app: its consumer key is kept then,
+    /// so `apply` does not undo a rotation.
+    pub fn desired(sf: &SalesforceSettings, in_use: Option<&JobSettings>) -> Self {
+        let mut s = JobSettings::from_config(sf);
+        if let Some(current) = in_use
+            && sf.blue_green().is_some()
+            && sf.is_configured_app(&current.consumer_key)
+        {
+            s.consumer_key = current.consumer_key.clone();
+        }
+        s
+    }
+
     /// Names of the settings that differ, for plans and reports.
     pub fn differing_fields(&self, other: &JobSettings) -> Vec<&'static str> {
         let mut out = Vec::new();

@@ -9,6 +9,7 @@ use crate::aws::{JobRunStatus, JobService, RunLogs, SecretStore};
 use crate::config::Config;
 use crate::crypto;
 use crate::error::{ExitClass, Failure, Result};
+use crate::preflight;
 use crate::report::Reporter;
 use crate::salesforce::{Salesforce, SignInProof};
 use crate::secret_doc::{JobSettings, SecretDocument};
@@ -18,6 +19,9 @@ use time::OffsetDateTime;
 
 /// Lifetime of the assertion: Salesforce documents "within 3 minutes".
 const ASSERTION_LIFETIME: time::Duration = time::Duration::minutes(3);
+
+/// `apply`, `verify` and `status` warn when the certificate expires sooner than this.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 /// The log group a Python shell job writes its output to.
 const PYTHON_SHELL_OUTPUT_LOG: &str = "/aws-glue/python-jobs/output";
@@ -65,7 +69,7 @@ pub async fn run(
         })?;
     let doc = SecretDocument::parse(&config.secret.name, &version.text)?;
     let settings = &doc.settings;
-    let from_config = JobSettings::from_config(&config.salesforce);
+    let from_config = JobSettings::desired(&config.salesforce, Some(settings));
     let differing = settings.differing_fields(&from_config);
     if !differing.is_empty() {
         rep.warn(format!(
@@ -83,7 +87,11 @@ pub async fn run(
     }
 
     let now = OffsetDateTime::now_utc();
-    let certificate = crypto::preflight(&doc.private_key_pem, &doc.certificate_pem, now)?;
+    let checked = preflight::check_version(&doc, now)?;
+    for w in &checked.warnings {
+        rep.warn(w);
+    }
+    let certificate = checked.certificate;
     let days = certificate.days_left(now);
     rep.result(
         "key",
@@ -92,55 +100,13 @@ pub async fn run(
             certificate.sha256, days
         ),
     );
-    if days < 30 {
-        rep.warn(format!(
-            "the certificate expires in {days} days ({}): plan a rotation",
-            certificate.not_after
-        ));
-    }
+    warn_if_expiring(rep, &certificate, now);
 
-    let assertion = crypto::sign_assertion(
-        &doc.private_key_pem,
-        &settings.consumer_key,
-        &settings.username,
-        &settings.audience,
-        now,
-        ASSERTION_LIFETIME,
-    )?;
-    let token_url = format!("{}/services/oauth2/token", settings.login_url);
-    rep.progress(format!("Exchanging a JWT assertion at {token_url}"));
-    let started = Instant::now();
-    let token = sf.exchange(&token_url, &assertion).await.map_err(|f| {
-        if f.code == "salesforce.invalid_grant" && f.message.contains("invalid assertion") {
-            Failure {
-                message: format!(
-                    "{} [this key's certificate: SHA-256 {}]",
-                    f.message, certificate.sha256
-                ),
-                ..f
-            }
-        } else {
-            f
-        }
-    })?;
-    let token_ms = started.elapsed().as_millis();
-    let (org_id, user_id) = token.org_and_user();
-    let api_url = format!(
-        "{}/services/data/v{}/",
-        token.instance_url.trim_end_matches('/'),
-        settings.api_version
-    );
-    let started = Instant::now();
-    sf.get_authenticated(&api_url, &token.access_token).await?;
-    let api_ms = started.elapsed().as_millis();
-    let sign_in = SignInProof {
-        org_id,
-        user_id,
-        instance_url: token.instance_url.clone(),
-        scopes: token.scope.split_whitespace().map(str::to_string).collect(),
-        token_ms,
-        api_ms,
-    };
+    rep.progress(format!(
+        "Exchanging a JWT assertion at {}/services/oauth2/token",
+        settings.login_url
+    ));
+    let sign_in = prove(&doc, &certificate, sf, now).await?;
     rep.result(
         "token exchange",
         format!(
@@ -172,7 +138,74 @@ pub async fn run(
     })
 }
 
-async fn run_and_wait(
+/// Warns on stderr when the certificate expires within [`EXPIRY_WARNING_DAYS`].
+pub fn warn_if_expiring(
+    rep: &Reporter,
+    certificate: &crypto::CertificateInfo,
+    now: OffsetDateTime,
+) {
+    let days = certificate.days_left(now);
+    if days < EXPIRY_WARNING_DAYS {
+        rep.warn(format!(
+            "the certificate {} expires in {days} days ({}): plan a rotation (`sfglue rotate start`)",
+            certificate.sha256, certificate.not_after
+        ));
+    }
+}
+
+/// The live proof: signs an assertion with the version's key, exchanges it, and makes one
+/// authenticated REST call. The token is dropped here.
+pub async fn prove(
+    doc: &SecretDocument,
+    certificate: &crypto::CertificateInfo,
+    sf: &impl Salesforce,
+    now: OffsetDateTime,
+) -> Result<SignInProof> {
+    let settings = &doc.settings;
+    let assertion = crypto::sign_assertion(
+        &doc.private_key_pem,
+        &settings.consumer_key,
+        &settings.username,
+        &settings.audience,
+        now,
+        ASSERTION_LIFETIME,
+    )?;
+    let token_url = format!("{}/services/oauth2/token", settings.login_url);
+    let started = Instant::now();
+    let token = sf.exchange(&token_url, &assertion).await.map_err(|f| {
+        if f.code == "salesforce.invalid_grant" && f.message.contains("invalid assertion") {
+            Failure {
+                message: format!(
+                    "{} [this key's certificate: SHA-256 {}]",
+                    f.message, certificate.sha256
+                ),
+                ..f
+            }
+        } else {
+            f
+        }
+    })?;
+    let token_ms = started.elapsed().as_millis();
+    let (org_id, user_id) = token.org_and_user();
+    let api_url = format!(
+        "{}/services/data/v{}/",
+        token.instance_url.trim_end_matches('/'),
+        settings.api_version
+    );
+    let started = Instant::now();
+    sf.get_authenticated(&api_url, &token.access_token).await?;
+    let api_ms = started.elapsed().as_millis();
+    Ok(SignInProof {
+        org_id,
+        user_id,
+        instance_url: token.instance_url.clone(),
+        scopes: token.scope.split_whitespace().map(str::to_string).collect(),
+        token_ms,
+        api_ms,
+    })
+}
+
+pub async fn run_and_wait(
     config: &Config,
     aws: &impl VerifyAws,
     rep: &Reporter,

@@ -64,6 +64,29 @@ pub struct SecretVersion {
     pub text: Sensitive,
 }
 
+/// A secret version's id, staging labels and creation time (from the version itself: moto's
+/// `ListSecretVersionIds` reports the time of the call as every version's `CreatedDate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionLabels {
+    pub version_id: String,
+    pub stages: Vec<String>,
+}
+
+impl VersionLabels {
+    pub fn has(&self, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
+    }
+}
+
+/// One version's value with its labels and creation time (RFC 3339).
+#[derive(Debug, Clone)]
+pub struct LabelledVersion {
+    pub version_id: String,
+    pub stages: Vec<String>,
+    pub created: Option<String>,
+    pub text: Sensitive,
+}
+
 pub trait SecretStore {
     async fn describe_secret(&self, name: &str) -> Result<Option<SecretMeta>>;
     /// The version labelled AWSCURRENT (asked for explicitly).
@@ -87,6 +110,27 @@ pub trait SecretStore {
     async fn tag_secret(&self, arn: &str, tags: &Tags) -> Result<()>;
     /// Deletes with Secrets Manager's recovery window (`force`: at once, without recovery).
     async fn delete_secret(&self, arn: &str, force: bool) -> Result<()>;
+    /// Every version that carries a staging label, with its labels.
+    async fn list_versions(&self, name: &str) -> Result<Vec<VersionLabels>>;
+    /// One version by id (with its labels and creation time).
+    async fn version_by_id(&self, name: &str, version_id: &str) -> Result<LabelledVersion>;
+    /// Writes a new version that carries only `stages` (AWSCURRENT does not move); returns its
+    /// id. The request token becomes the version id, so a retried call makes no second version.
+    async fn put_staged_version(
+        &self,
+        name: &str,
+        text: &Sensitive,
+        request_token: &str,
+        stages: &[&str],
+    ) -> Result<String>;
+    /// Moves (or removes, with `to: None`) a staging label. `from` must name its holder.
+    async fn move_stage(
+        &self,
+        name: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<()>;
 }
 
 /// What is known of an S3 object sfglue manages.

@@ -358,6 +358,115 @@ impl SecretStore for Aws {
             Err(e) => Err(aws_failure("SecretsManager.DeleteSecret", arn, &e)),
         }
     }
+    async fn list_versions(&self, name: &str) -> Result<Vec<VersionLabels>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        // Bounded: Secrets Manager keeps at most ~100 versions; 20 pages of 100 is plenty.
+        for _ in 0..20 {
+            let page = self
+                .secrets
+                .list_secret_version_ids()
+                .secret_id(name)
+                .max_results(100)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| aws_failure("SecretsManager.ListSecretVersionIds", name, &e))?;
+            for v in page.versions() {
+                let stages: Vec<String> = v.version_stages().to_vec();
+                if stages.is_empty() {
+                    continue;
+                }
+                let mut unique: Vec<String> = Vec::new();
+                for s in stages {
+                    // moto can list a label twice on one version; once is the truth.
+                    if !unique.contains(&s) {
+                        unique.push(s);
+                    }
+                }
+                out.push(VersionLabels {
+                    version_id: v.version_id().unwrap_or_default().to_string(),
+                    stages: unique,
+                });
+            }
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn version_by_id(&self, name: &str, version_id: &str) -> Result<LabelledVersion> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(name)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| aws_failure("SecretsManager.GetSecretValue", name, &e))?;
+        let text = out.secret_string().ok_or_else(|| {
+            Failure::runtime(
+                "secret.binary",
+                format!("the secret {name} holds a binary value; sfglue writes JSON text"),
+            )
+        })?;
+        Ok(LabelledVersion {
+            version_id: out.version_id().unwrap_or(version_id).to_string(),
+            stages: out.version_stages().to_vec(),
+            created: out.created_date().and_then(|d| {
+                d.fmt(aws_sdk_secretsmanager::primitives::DateTimeFormat::DateTime)
+                    .ok()
+            }),
+            text: Sensitive::new(text),
+        })
+    }
+
+    async fn put_staged_version(
+        &self,
+        name: &str,
+        text: &Sensitive,
+        request_token: &str,
+        stages: &[&str],
+    ) -> Result<String> {
+        let mut req = self
+            .secrets
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(text.expose())
+            .client_request_token(request_token);
+        for s in stages {
+            req = req.version_stages(*s);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| aws_failure("SecretsManager.PutSecretValue", name, &e))?;
+        Ok(out.version_id().unwrap_or_default().to_string())
+    }
+
+    async fn move_stage(
+        &self,
+        name: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<()> {
+        self.secrets
+            .update_secret_version_stage()
+            .secret_id(name)
+            .version_stage(stage)
+            .set_move_to_version_id(to.map(str::to_string))
+            .set_remove_from_version_id(from.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| aws_failure("SecretsManager.UpdateSecretVersionStage", name, &e))?;
+        Ok(())
+    }
 }
 
 impl ObjectStore for Aws {
