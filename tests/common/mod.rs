@@ -544,3 +544,154 @@ pub fn assert_no_secrets(text: &str, private_key_pem: Option<&str>) {
         );
     }
 }
+
+fn sdk_conf(url: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(
+            aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(
+                aws_sdk_secretsmanager::config::Credentials::new(
+                    "testing", "testing", None, None, "test",
+                ),
+            ),
+        )
+        .build()
+}
+
+/// The outcome of a job run started by the test itself (not through sfglue).
+pub struct JobRun {
+    pub state: String,
+    pub error: Option<String>,
+    /// The run's stdout log (the script's result lines).
+    pub output: Vec<String>,
+}
+
+impl World {
+    /// Each labelled version of the secret: (version id, sorted labels), sorted by version id.
+    pub fn secret_labels(&self, name: &str) -> Vec<(String, Vec<String>)> {
+        let conf = sdk_conf(&self.aws.url);
+        let name = name.to_string();
+        rt().block_on(async move {
+            let client = aws_sdk_secretsmanager::Client::new(&conf);
+            let out = client
+                .list_secret_version_ids()
+                .secret_id(name)
+                .send()
+                .await
+                .expect("list versions");
+            let mut v: Vec<(String, Vec<String>)> = out
+                .versions()
+                .iter()
+                .map(|v| {
+                    let mut s = v.version_stages().to_vec();
+                    s.sort();
+                    s.dedup();
+                    (v.version_id().unwrap_or_default().to_string(), s)
+                })
+                .filter(|(_, s)| !s.is_empty())
+                .collect();
+            v.sort();
+            v
+        })
+    }
+
+    /// One version's SecretString, by id.
+    pub fn secret_version_string(&self, name: &str, version_id: &str) -> String {
+        let conf = sdk_conf(&self.aws.url);
+        let (name, id) = (name.to_string(), version_id.to_string());
+        rt().block_on(async move {
+            aws_sdk_secretsmanager::Client::new(&conf)
+                .get_secret_value()
+                .secret_id(name)
+                .version_id(id)
+                .send()
+                .await
+                .expect("get secret version")
+                .secret_string()
+                .unwrap_or_default()
+                .to_string()
+        })
+    }
+
+    /// The version id holding `stage`, if any.
+    pub fn version_with(&self, name: &str, stage: &str) -> Option<String> {
+        self.secret_labels(name)
+            .into_iter()
+            .find(|(_, s)| s.iter().any(|x| x == stage))
+            .map(|(id, _)| id)
+    }
+
+    /// Adds a fault rule to the AWS emulator (see emulators/aws/README.md).
+    pub fn aws_fault(&self, rule: serde_json::Value) {
+        let (status, body) = http(
+            "POST",
+            &format!("{}/__launcher/faults", self.aws.url),
+            Some(rule.to_string()),
+        );
+        assert_eq!(status, 201, "fault rule refused: {body}");
+    }
+
+    /// Starts a run of `job` directly (as Glue's scheduler would) and waits for its end.
+    pub fn run_job(&self, job: &str) -> JobRun {
+        let conf = sdk_conf(&self.aws.url);
+        let job = job.to_string();
+        rt().block_on(async move {
+            let glue = aws_sdk_glue::Client::new(&conf);
+            let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+            let run_id = glue
+                .start_job_run()
+                .job_name(&job)
+                .send()
+                .await
+                .expect("start job run")
+                .job_run_id()
+                .unwrap_or_default()
+                .to_string();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            let (state, error) = loop {
+                let out = glue
+                    .get_job_run()
+                    .job_name(&job)
+                    .run_id(&run_id)
+                    .send()
+                    .await
+                    .expect("get job run");
+                let run = out.job_run().expect("job run");
+                let state = run
+                    .job_run_state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default();
+                if matches!(
+                    state.as_str(),
+                    "SUCCEEDED" | "FAILED" | "STOPPED" | "TIMEOUT" | "ERROR"
+                ) {
+                    break (state, run.error_message().map(str::to_string));
+                }
+                assert!(std::time::Instant::now() < deadline, "job run did not end");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            let output = match logs
+                .get_log_events()
+                .log_group_name("/aws-glue/python-jobs/output")
+                .log_stream_name(&run_id)
+                .start_from_head(true)
+                .send()
+                .await
+            {
+                Ok(out) => out
+                    .events()
+                    .iter()
+                    .filter_map(|e| e.message().map(|m| m.trim_end().to_string()))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            JobRun {
+                state,
+                error,
+                output,
+            }
+        })
+    }
+}
