@@ -210,7 +210,7 @@ pub fn normalise_private_key(text: &str, shown: &str) -> Result<(Sensitive, u32)
             return Err(refuse(
                 "not_a_key",
                 format!("{shown}: the private key block cannot be read: {why}"),
-                "give the key file as written by openssl (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)",
+                "give the key file as openssl writes it (PKCS#8 or PKCS#1 PEM)",
             ));
         }
         None => {
@@ -219,7 +219,7 @@ pub fn normalise_private_key(text: &str, shown: &str) -> Result<(Sensitive, u32)
             } else if text.contains("ssh-rsa ") {
                 "holds an SSH public key, not a private key"
             } else {
-                "holds no PEM private key (no -----BEGIN ... PRIVATE KEY----- block)"
+                "holds no PEM private key block"
             };
             return Err(refuse(
                 "not_a_key",
@@ -242,7 +242,7 @@ pub fn normalise_private_key(text: &str, shown: &str) -> Result<(Sensitive, u32)
             Err(kind) if kind.starts_with("not ") => {
                 return Err(refuse(
                     "not_a_key",
-                    format!("{shown}: the PRIVATE KEY block is {kind}"),
+                    format!("{shown}: the PKCS#8 block is {kind}"),
                     "give an RSA private key in PEM form",
                 ));
             }
@@ -278,7 +278,10 @@ pub fn normalise_private_key(text: &str, shown: &str) -> Result<(Sensitive, u32)
         other => {
             return Err(refuse(
                 "not_a_key",
-                format!("{shown} holds a {other} block, not an RSA private key"),
+                format!(
+                    "{shown} holds a PEM block of another kind ({}), not an RSA private key",
+                    other.to_lowercase()
+                ),
                 "give an RSA private key in PEM form",
             ));
         }
@@ -324,7 +327,7 @@ pub fn normalise_certificate(text: &str, shown: &str) -> Result<String> {
             let what = if find_block(text, |l| l.contains("PRIVATE KEY")).is_some() {
                 "holds a private key, not a certificate"
             } else {
-                "holds no PEM certificate (no -----BEGIN CERTIFICATE----- block)"
+                "holds no PEM certificate block"
             };
             Err(refuse(
                 "not_a_certificate",

@@ -94,17 +94,15 @@ pub struct VersionBrief {
 /// come from the same answer).
 pub async fn read_versions(config: &Config, aws: &impl SecretStore) -> Result<Vec<Version>> {
     let name = &config.secret.name;
-    let listed: Vec<VersionLabels> = aws.list_versions(name).await.map_err(|f| {
-        if f.code == "aws.ResourceNotFoundException" {
-            Failure::runtime(
-                "secret.missing",
-                format!("the secret {name} does not exist"),
-            )
-            .with_fix("run `sfglue apply` first: it creates the key and the secret")
-        } else {
-            f
-        }
-    })?;
+    // Asked first: moto answers ListSecretVersionIds on a missing secret with a bare 500.
+    if aws.describe_secret(name).await?.is_none() {
+        return Err(Failure::runtime(
+            "secret.missing",
+            format!("the secret {name} does not exist"),
+        )
+        .with_fix("run `sfglue apply` first: it creates the key and the secret"));
+    }
+    let listed: Vec<VersionLabels> = aws.list_versions(name).await?;
     let mut out = Vec::new();
     for v in listed {
         let got: LabelledVersion = aws.version_by_id(name, &v.version_id).await?;

@@ -63,10 +63,10 @@ fn ok(run: &common::Run) {
 /// apply (no key yet), upload the certificate to app A, apply with the key.
 fn bootstrap(w: &World, extra_salesforce: &str) {
     w.write_config("sfglue.yaml", &config(w, "", ""));
-    assert_eq!(w.sfglue(&["apply"]).code, 3);
+    assert_eq!(w.sfglue(&["apply", "--yes"]).code, 3);
     upload(w, APP_A, &read(w, "sfglue-out/salesforce-jwt.crt"));
     w.write_config("sfglue.yaml", &config(w, APP_A, extra_salesforce));
-    ok(&w.sfglue(&["apply"]));
+    ok(&w.sfglue(&["apply", "--yes"]));
 }
 
 /// A job run must succeed; returns the secret stage it signed in with.
@@ -303,7 +303,7 @@ fn blue_green_rotates_twice_without_touching_the_app_in_use() {
         );
         assert_eq!(job_succeeds(&w), "AWSCURRENT");
         // apply keeps the app the rotation chose (no new version, no change).
-        let apply = w.sfglue(&["apply"]);
+        let apply = w.sfglue(&["apply", "--yes"]);
         ok(&apply);
         assert!(
             apply.stdout.contains("secret         unchanged"),
