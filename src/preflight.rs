@@ -65,13 +65,12 @@ pub fn check_settings(s: &JobSettings) -> Result<Vec<String>> {
         _ => {}
     }
     let key = &s.consumer_key;
-    if !key.is_empty()
-        && !(key.starts_with("3MVG")
-            && (20..=256).contains(&key.len())
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._".contains(c)))
-    {
+    let looks_issued = key.starts_with("3MVG")
+        && (20..=256).contains(&key.len())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._".contains(c));
+    if !key.is_empty() && !looks_issued {
         warnings.push(format!(
             "the consumer key {key} does not look like one Salesforce issues (they start with 3MVG and are about 85 letters, digits, '.' and '_'): check that you copied the Consumer Key, not the secret or the app's name"
         ));

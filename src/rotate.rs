@@ -9,7 +9,7 @@
 //!    certificate per app: from then on the app accepts only the pending key, and the Glue
 //!    script falls back to AWSPENDING. With blue/green (`salesforce.consumer_key_b`) the upload
 //!    goes to the app not in use, so there is no such window.
-//! 3. + 4. `finish` (testSecret, finishSecret): a live token exchange with the pending key, and
+//! 3. `finish` (testSecret and finishSecret): a live token exchange with the pending key, and
 //!    only then AWSCURRENT moves to it (the old version becomes AWSPREVIOUS).
 //!
 //! `rollback` puts AWSPREVIOUS back; `cancel` drops a pending version. Every step reads the

@@ -513,3 +513,99 @@ def test_gzip_parts_and_raw_page_split(key):
     assert result["bytes"] == sum(len(s3.objects[("bkt", k)]) for k in parts)
     manifest = json.loads(s3.objects[("bkt", "out/a/run=jr_1/_manifest.json")])
     assert manifest["records"] == 9 and manifest["parts"] == parts
+# -- rotation fallback ---------------------------------------------------------------
+
+
+class FakeSecrets:
+    """ListSecretVersionIds / GetSecretValue over a dict of version id -> (stages, secret)."""
+
+    def __init__(self, versions):
+        self.versions = versions
+        self.calls = []
+
+    def list_secret_version_ids(self, SecretId):  # noqa: N803 - boto3's names
+        self.calls.append(("list", SecretId))
+        return {"Versions": [{"VersionId": v, "VersionStages": s} for v, (s, _) in self.versions.items()]}
+
+    def get_secret_value(self, SecretId, VersionId, VersionStage):  # noqa: N803
+        stages, doc = self.versions[VersionId]
+        assert VersionStage in stages, "asks for the stage the version holds"
+        self.calls.append(("get", VersionStage))
+        return {"SecretString": json.dumps(doc)}
+
+
+def invalid_assertion():
+    return FakeResponse(400, {"error": "invalid_grant", "error_description": "invalid assertion"})
+
+
+def rotation_secrets(key, other):
+    current = secret_doc(pkcs8(key), certificate_sha256="AA:01")
+    pending = secret_doc(pkcs8(other), certificate_sha256="BB:02", consumer_key="3MVGgreen")
+    previous = secret_doc(pkcs8(key), certificate_sha256="CC:03")
+    return current, FakeSecrets({
+        "v-cur": (["AWSCURRENT"], current),
+        "v-pend": (["AWSPENDING"], pending),
+        "v-prev": (["AWSPREVIOUS"], previous),
+    })
+
+
+def test_refused_current_key_falls_back_to_pending_then_previous(key, capsys):
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    current, secrets = rotation_secrets(key, other)
+    http = FakeHttp([invalid_assertion(), token_ok(2)], [])
+
+    def make(doc, k):
+        return sx.Salesforce(doc, k, http=http, sleep=lambda s: None)
+
+    sf = sx.sign_in(secrets, "arn:secret", sx.parse_secret(json.dumps(current)), make=make)
+    assert sf.secret["consumer_key"] == "3MVGgreen", "the pending version signs in with its own app"
+    assert [c[1] for c in secrets.calls if c[0] == "get"] == ["AWSPENDING"]
+    out = capsys.readouterr()
+    assert "sfglue signed-in stage=AWSPENDING certificate_sha256=BB:02" in out.out
+    assert "AWSCURRENT key was refused" in out.err
+    assert "BEGIN" not in out.out + out.err
+
+    # Pending refused too: AWSPREVIOUS is next; all refused: one error naming each stage.
+    http = FakeHttp([invalid_assertion(), invalid_assertion(), token_ok(3)], [])
+    sf = sx.sign_in(secrets, "arn:secret", sx.parse_secret(json.dumps(current)), make=make)
+    assert sf.secret["certificate_sha256"] == "CC:03"
+    http = FakeHttp([invalid_assertion()] * 3, [])
+    with pytest.raises(sx.JobError, match="no secret version signs in: AWSCURRENT: .*AWSPENDING: .*AWSPREVIOUS"):
+        sx.sign_in(secrets, "arn:secret", sx.parse_secret(json.dumps(current)), make=make)
+
+
+def test_other_errors_do_not_fall_back_and_a_current_sign_in_lists_nothing(key, capsys):
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    current, secrets = rotation_secrets(key, other)
+    refused = FakeResponse(400, {"error": "invalid_grant", "error_description": "inactive user"})
+    http = FakeHttp([refused], [])
+
+    def make(doc, k):
+        return sx.Salesforce(doc, k, http=http, sleep=lambda s: None)
+
+    with pytest.raises(sx.JobError, match="inactive user"):
+        sx.sign_in(secrets, "arn:secret", sx.parse_secret(json.dumps(current)), make=make)
+    assert secrets.calls == []
+    http = FakeHttp([token_ok()], [])
+    sx.sign_in(secrets, "arn:secret", sx.parse_secret(json.dumps(current)), make=make)
+    assert secrets.calls == [], "the usual run makes no extra AWS call"
+    assert "stage=AWSCURRENT" in capsys.readouterr().out
+
+
+def test_a_key_that_does_not_match_its_certificate_is_skipped(key):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t")])
+    now = datetime.datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(other.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(other, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    assert sx.key_certificate_problem({"certificate_pem": pem}, other) is None
+    problem = sx.key_certificate_problem({"certificate_pem": pem, "certificate_sha256": "AB"}, key)
+    assert "does not belong to the certificate AB" in problem
