@@ -181,7 +181,10 @@ def test_local_run_and_nothing_secret_is_printed(aws, org):
     aws.s3.create_bucket(Bucket="sfglue-output")
     done = run_locally(aws, arn)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0].startswith("sfglue query=accounts records=4500 ")
+    lines = done.stdout.splitlines()
+    # The first line names the secret version that signed in (the rotation fallback's log).
+    assert lines[0].startswith("sfglue signed-in stage=AWSCURRENT certificate_sha256="), lines[0]
+    assert lines[1].startswith("sfglue query=accounts records=4500 ")
     _, records = read_parts(aws, "local/accounts/run=jr_local/")
     assert len(records) == 4500
     assert_no_secrets(done.stdout + done.stderr, key)
