@@ -111,6 +111,34 @@ fn every_command_json_matches_the_schema() {
     let ran = record("verify-run-job", 0, &["verify", "--run-job"]);
     assert_eq!(ran["result"]["job_run"]["state"], "SUCCEEDED");
 
+    // The certificate lifecycle commands.
+    record("status", 0, &["status"]);
+    record("status-fail-within", 5, &["status", "--fail-within", "400"]);
+    record("rotate-start", 0, &["rotate", "start"]);
+    record("rotate-finish-refused", 1, &["rotate", "finish"]);
+    let pending = std::fs::read_to_string(w.path("sfglue-out/salesforce-jwt-pending.crt")).unwrap();
+    let (status, _) = w.sf_admin(
+        "PUT",
+        &format!("/apps/{CONSUMER_KEY}/certificate"),
+        Some(pending),
+    );
+    assert_eq!(status, 200);
+    record("rotate-finish", 0, &["rotate", "finish"]);
+    record("rotate-rollback", 0, &["rotate", "rollback"]);
+    record("cert-generate", 0, &["cert", "generate", "--out", "keys"]);
+    record(
+        "cert-import-bad",
+        2,
+        &[
+            "cert",
+            "import",
+            "--key",
+            "keys/nope.key",
+            "--cert",
+            "keys/nope.crt",
+        ],
+    );
+
     w.write_config("sfglue.yaml", &config(&w, "3MVGunknown"));
     let refused = record("apply-refused", 1, &["apply", "--yes"]);
     assert_eq!(refused["error"]["code"], "salesforce.invalid_client_id");
