@@ -483,6 +483,30 @@ impl Validator<'_> {
         .with_fix(fix)
     }
 
+    /// `value`, or `default` when unset, checked to lie in `lo..=hi`.
+    fn in_range<T>(
+        &self,
+        key: &str,
+        value: Option<T>,
+        default: T,
+        lo: T,
+        hi: T,
+        unit: &str,
+    ) -> Result<T>
+    where
+        T: PartialOrd + Copy + std::fmt::Display,
+    {
+        let v = value.unwrap_or(default);
+        if v < lo || v > hi {
+            return Err(self.fail(
+                key,
+                format!("{v}{unit} is out of range"),
+                format!("use {lo} to {hi}{unit} (the default is {default})"),
+            ));
+        }
+        Ok(v)
+    }
+
     fn required<T>(&self, value: Option<T>, key: &str) -> Result<T> {
         value.ok_or_else(|| {
             Failure {
@@ -539,16 +563,14 @@ impl Validator<'_> {
                     "use 2048 (the default), 3072 or 4096",
                 ));
             }
-            let validity_days = raw_certificate
-                .validity_days
-                .unwrap_or(DEFAULT_VALIDITY_DAYS);
-            if !(1..=3650).contains(&validity_days) {
-                return Err(self.fail(
-                    "certificate.validity_days",
-                    format!("{validity_days} days is out of range"),
-                    "use 1 to 3650 days (365 is the default)",
-                ));
-            }
+            let validity_days = self.in_range(
+                "certificate.validity_days",
+                raw_certificate.validity_days,
+                DEFAULT_VALIDITY_DAYS,
+                1,
+                3650,
+                " days",
+            )?;
             let common_name = raw_certificate
                 .common_name
                 .map(|s| s.trim().to_string())
@@ -799,14 +821,14 @@ impl Validator<'_> {
                 format!("write it as a quoted string such as \"{DEFAULT_API_VERSION}\""),
             ));
         }
-        let http_timeout_seconds = raw.http_timeout_seconds.unwrap_or(30);
-        if !(1..=300).contains(&http_timeout_seconds) {
-            return Err(self.fail(
-                "salesforce.http_timeout_seconds",
-                format!("{http_timeout_seconds} is out of range"),
-                "use 1 to 300 seconds (30 is the default)",
-            ));
-        }
+        let http_timeout_seconds = self.in_range(
+            "salesforce.http_timeout_seconds",
+            raw.http_timeout_seconds,
+            30,
+            1,
+            300,
+            " seconds",
+        )?;
         Ok(SalesforceSettings {
             login_url,
             audience,
@@ -918,30 +940,23 @@ impl Validator<'_> {
             key: format!("{prefix}{name}/{}", crate::glue_script::FILE_NAME),
         };
         let output = self.s3_uri("glue.output", &self.required(raw.output, "glue.output")?)?;
-        let timeout_minutes = raw.timeout_minutes.unwrap_or(DEFAULT_TIMEOUT_MINUTES);
-        if !(1..=2880).contains(&timeout_minutes) {
-            return Err(self.fail(
-                "glue.timeout_minutes",
-                format!("{timeout_minutes} minutes is out of range"),
-                "use 1 to 2880 minutes",
-            ));
-        }
-        let max_retries = raw.max_retries.unwrap_or(0);
-        if max_retries > 10 {
-            return Err(self.fail(
-                "glue.max_retries",
-                format!("{max_retries} is out of range"),
-                "use 0 to 10",
-            ));
-        }
-        let max_concurrent_runs = raw.max_concurrent_runs.unwrap_or(1);
-        if !(1..=1000).contains(&max_concurrent_runs) {
-            return Err(self.fail(
-                "glue.max_concurrent_runs",
-                format!("{max_concurrent_runs} is out of range"),
-                "use 1 to 1000",
-            ));
-        }
+        let timeout_minutes = self.in_range(
+            "glue.timeout_minutes",
+            raw.timeout_minutes,
+            DEFAULT_TIMEOUT_MINUTES,
+            1,
+            2880,
+            " minutes",
+        )?;
+        let max_retries = self.in_range("glue.max_retries", raw.max_retries, 0, 0, 10, "")?;
+        let max_concurrent_runs = self.in_range(
+            "glue.max_concurrent_runs",
+            raw.max_concurrent_runs,
+            1,
+            1,
+            1000,
+            "",
+        )?;
         let connections = raw.connections.unwrap_or_default();
         if let Some(bad) = connections
             .iter()
@@ -994,14 +1009,8 @@ impl Validator<'_> {
             schedule,
             tags,
             max_concurrency: match raw.max_concurrency {
-                Some(n) if !(1..=32).contains(&n) => {
-                    return Err(self.fail(
-                        "glue.max_concurrency",
-                        format!("{n} is out of range"),
-                        "use 1 to 32 queries at a time",
-                    ));
-                }
-                other => other,
+                None => None,
+                n => Some(self.in_range("glue.max_concurrency", n, 4, 1, 32, " queries")?),
             },
             bulk_threshold: raw.bulk_threshold,
         })
@@ -1072,14 +1081,14 @@ impl Validator<'_> {
                         "use G.1X (the default), G.2X, G.4X, G.8X, G.12X, G.16X or R.1X to R.8X",
                     ));
                 }
-                let number_of_workers = raw.number_of_workers.unwrap_or(2);
-                if !(2..=299).contains(&number_of_workers) {
-                    return Err(self.fail(
-                        "glue.number_of_workers",
-                        format!("{number_of_workers} is out of range"),
-                        "use 2 to 299 workers",
-                    ));
-                }
+                let number_of_workers = self.in_range(
+                    "glue.number_of_workers",
+                    raw.number_of_workers,
+                    2,
+                    2,
+                    299,
+                    " workers",
+                )?;
                 let flex = match raw.execution_class.as_deref().map(str::trim) {
                     None => false,
                     Some(c) if c.eq_ignore_ascii_case("standard") => false,
