@@ -252,8 +252,15 @@ fn readme(config: &Config, contact_email: &str, info: &CertificateInfo) -> Resul
         subject => &info.subject,
         fingerprint => &info.sha256,
         not_after => &info.not_after,
+        certificate_path => config
+            .output_dir
+            .join(crate::instructions::CERTIFICATE_FILE)
+            .display()
+            .to_string(),
         config_path => config.path.display().to_string(),
     })
+    // The template engine drops the file's last newline.
+    .map(|text| text + "\n")
     .map_err(fail)
 }
 
@@ -653,9 +660,11 @@ mod tests {
             "AB:CD",
             "Acme_Dev_Glue_Job",
             "invalid_client_id",
+            "/x/sfglue-out/salesforce-jwt.crt",
         ] {
             assert!(readme.contains(needle), "missing {needle}");
         }
+        assert!(readme.ends_with("are sfglue's.\n"));
     }
 
     #[test]
