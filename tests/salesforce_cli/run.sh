@@ -14,8 +14,9 @@
 # any failure.
 #
 # Environment:
-#   SFGLUE_BIN  the sfglue binary (default: $CARGO_TARGET_DIR or <repo>/target, debug/sfglue)
-#   KEEP_WORK=1 keep the scratch folder and print its path
+#   SFGLUE_BIN       the sfglue binary (default: $CARGO_TARGET_DIR or <repo>/target, debug/sfglue)
+#   SFGLUE_LEAK_DIR  (make test sets it) leave the outputs there for scripts/leak_guard.py
+#   KEEP_WORK=1      keep the scratch folder and print its path
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +40,19 @@ SF_BIN_DIR="$HERE/node_modules/.bin"
 
 WORK="$(mktemp -d)"
 cleanup() {
+    # For the leak guard that ends `make test` (scripts/leak_guard.py): what sfglue and sf printed,
+    # the emulator's log and the metadata folder; and, unscanned, the key this run created.
+    if [ -n "${SFGLUE_LEAK_DIR:-}" ] && [ -n "${AWS_ENDPOINT_URL:-}" ]; then
+        local out="$SFGLUE_LEAK_DIR/salesforce-cli-$$"
+        mkdir -p "$out" "$SFGLUE_LEAK_DIR/known-secrets"
+        cp -r "$WORK"/*.out "$WORK"/*.err "$WORK"/*.log "$WORK/metadata" "$out/" 2>/dev/null || true
+        "$VENV_PY" - "$SFGLUE_LEAK_DIR/known-secrets/salesforce-cli-$$.pem" <<'PYEOF' 2>/dev/null || true
+import json, os, sys, boto3
+sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+doc = json.loads(sm.get_secret_value(SecretId="sf-cli-check/salesforce-jwt", VersionStage="AWSCURRENT")["SecretString"])
+open(sys.argv[1], "w").write(doc["private_key_pem"])
+PYEOF
+    fi
     stop_server aws "$WORK"
     if [ "${KEEP_WORK:-}" = 1 ]; then echo "salesforce_cli: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
