@@ -9,7 +9,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: all venv build test test-rust test-python test-clients lint leak-reset leak-guard demo emulators-up emulators-down clean
+.PHONY: all venv build test test-rust test-python test-clients test-salesforce-cli lint leak-reset leak-guard demo emulators-up emulators-down clean
 
 # Every test's output, the emulators' logs and the runners' output land here; the leak guard
 # scans it all at the end of `make test` for private keys and access tokens.
@@ -59,10 +59,15 @@ test-clients: venv build
 	mkdir -p $(LEAK_DIR)
 	emulators/salesforce/clients/run.sh 2>&1 | tee $(LEAK_DIR)/clients.log
 
+# The generated Salesforce metadata converts with the pinned Salesforce CLI (offline, loopback only).
+test-salesforce-cli: venv build
+	mkdir -p $(LEAK_DIR)
+	tests/salesforce_cli/run.sh 2>&1 | tee $(LEAK_DIR)/salesforce-cli.log
+
 leak-guard:
 	$(VPY) scripts/leak_guard.py $(LEAK_DIR)
 
-test: lint leak-reset test-rust test-python test-clients leak-guard
+test: lint leak-reset test-rust test-python test-clients test-salesforce-cli leak-guard
 
 clean:
 	rm -rf .demo .emulators

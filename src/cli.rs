@@ -94,6 +94,25 @@ pub enum Command {
         adopt: bool,
     },
 
+    /// Write the Salesforce setup steps and certificate for the stored key; with --metadata, the
+    /// External Client App as a Salesforce source-format project too.
+    #[command(
+        after_help = "Reads the certificate from the secret (run `sfglue apply` first) and writes
+<output_dir>/SALESFORCE_SETUP.md and <output_dir>/salesforce-jwt.crt. --metadata DIR also writes
+an sfdx project (needs salesforce.app.contact_email) to deploy with
+`sf project deploy start --source-dir force-app --target-org <alias>`; DIR must be new, empty,
+or written by an earlier run.
+
+Examples:
+  sfglue instructions
+  sfglue instructions --metadata salesforce-app --output json"
+    )]
+    Instructions {
+        /// Also write the External Client App's Salesforce metadata into this folder.
+        #[arg(long, value_name = "DIR")]
+        metadata: Option<PathBuf>,
+    },
+
     /// Prove the sign-in with the key stored in Secrets Manager.
     #[command(after_help = "Examples:\n  sfglue verify\n  sfglue verify --run-job --output json")]
     Verify {

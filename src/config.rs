@@ -53,6 +53,20 @@ struct RawSalesforce {
     consumer_key_b: Option<String>,
     api_version: Option<String>,
     http_timeout_seconds: Option<u32>,
+    app: Option<RawSalesforceApp>,
+}
+
+/// The External Client App that `sfglue instructions --metadata` describes.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSalesforceApp {
+    api_name: Option<String>,
+    label: Option<String>,
+    contact_email: Option<String>,
+    callback_url: Option<String>,
+    preauthorized_profiles: Option<Vec<String>>,
+    preauthorized_permission_sets: Option<Vec<String>>,
+    ip_relaxation: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -131,7 +145,11 @@ macro_rules! merge_fields {
 
 merge_fields!(RawConfig { version, name, queries, output_dir, environments } nested { aws, salesforce, certificate, secret, glue });
 merge_fields!(RawAws { region, endpoint_url } nested {});
-merge_fields!(RawSalesforce { login_url, audience, username, consumer_key, consumer_key_b, api_version, http_timeout_seconds } nested {});
+merge_fields!(RawSalesforce { login_url, audience, username, consumer_key, consumer_key_b, api_version, http_timeout_seconds } nested { app });
+merge_fields!(RawSalesforceApp {
+    api_name, label, contact_email, callback_url, preauthorized_profiles,
+    preauthorized_permission_sets, ip_relaxation
+} nested {});
 merge_fields!(RawCertificate { common_name, key_size, validity_days } nested {});
 merge_fields!(RawSecret { name, kms_key_id } nested {});
 merge_fields!(RawGlue {
@@ -185,6 +203,59 @@ pub struct SalesforceSettings {
     pub api_version: String,
     /// Limit for each HTTP request to Salesforce, connect to last byte.
     pub http_timeout_seconds: u32,
+    /// The External Client App, as `sfglue instructions --metadata` writes it.
+    pub app: AppSettings,
+}
+
+/// The External Client App of `salesforce.app`. Every field has a default except the contact
+/// email, which only the metadata needs (Salesforce requires one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppSettings {
+    /// The app's API name (see [`derive_app_api_name`]).
+    pub api_name: String,
+    pub label: String,
+    pub contact_email: Option<String>,
+    pub callback_url: String,
+    /// Profile names pre-authorized on the app (admin-approved users).
+    pub preauthorized_profiles: Vec<String>,
+    /// Permission set names pre-authorized on the app.
+    pub preauthorized_permission_sets: Vec<String>,
+    pub ip_relaxation: IpRelaxation,
+}
+
+/// The app's IP relaxation policy (`ipRelaxationPolicyType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpRelaxation {
+    /// Enforce the org's and the user's IP restrictions (Salesforce's default).
+    Enforce,
+    /// Relax IP restrictions (a Glue job without fixed egress IPs).
+    Bypass,
+    /// Relax IP restrictions with second factor.
+    Bypass2Factor,
+    /// Enforce IP restrictions, but relax them for refresh tokens.
+    EnforceRelaxRefresh,
+}
+
+impl IpRelaxation {
+    /// The value of `ipRelaxationPolicyType` in the Metadata API.
+    pub fn metadata_value(self) -> &'static str {
+        match self {
+            IpRelaxation::Enforce => "Enforce",
+            IpRelaxation::Bypass => "Bypass",
+            IpRelaxation::Bypass2Factor => "Bypass_2factor",
+            IpRelaxation::EnforceRelaxRefresh => "Enforce_RelaxRefresh",
+        }
+    }
+
+    /// The config spelling.
+    pub fn config_value(self) -> &'static str {
+        match self {
+            IpRelaxation::Enforce => "enforce",
+            IpRelaxation::Bypass => "bypass",
+            IpRelaxation::Bypass2Factor => "bypass_2factor",
+            IpRelaxation::EnforceRelaxRefresh => "enforce_relax_refresh",
+        }
+    }
 }
 
 impl SalesforceSettings {
@@ -552,7 +623,7 @@ impl Validator<'_> {
             },
         };
 
-        let salesforce = self.salesforce(self.required(raw.salesforce, "salesforce")?)?;
+        let salesforce = self.salesforce(self.required(raw.salesforce, "salesforce")?, &name)?;
 
         let certificate = {
             let key_size = raw_certificate.key_size.unwrap_or(DEFAULT_KEY_SIZE);
@@ -765,7 +836,7 @@ impl Validator<'_> {
         Ok(u.trim().trim_end_matches('/').to_string())
     }
 
-    fn salesforce(&self, raw: RawSalesforce) -> Result<SalesforceSettings> {
+    fn salesforce(&self, raw: RawSalesforce, name: &str) -> Result<SalesforceSettings> {
         let login_url = self.https_url(
             "salesforce.login_url",
             &self.required(raw.login_url, "salesforce.login_url")?,
@@ -829,6 +900,7 @@ impl Validator<'_> {
             300,
             " seconds",
         )?;
+        let app = self.app(raw.app.unwrap_or_default(), name, &login_url)?;
         Ok(SalesforceSettings {
             login_url,
             audience,
@@ -837,6 +909,7 @@ impl Validator<'_> {
             consumer_key_b,
             api_version,
             http_timeout_seconds,
+            app,
         })
     }
 
@@ -855,6 +928,137 @@ impl Validator<'_> {
                 Ok(Some(k))
             }
         }
+    }
+
+    fn app(&self, raw: RawSalesforceApp, name: &str, login_url: &str) -> Result<AppSettings> {
+        let api_name = match raw.api_name.map(|s| s.trim().to_string()) {
+            Some(n) if !n.is_empty() => {
+                if !is_valid_api_name(&n) {
+                    return Err(self.fail(
+                        "salesforce.app.api_name",
+                        format!("{n:?} is not a Salesforce API name"),
+                        "use up to 40 letters, digits and single '_', starting with a letter and not ending with '_' (e.g. Acme_Dev_Glue_Job)",
+                    ));
+                }
+                n
+            }
+            _ => derive_app_api_name(name),
+        };
+        let label = raw
+            .label
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| format!("{name} Glue job"));
+        if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
+            return Err(self.fail(
+                "salesforce.app.label",
+                "must be 1 to 64 characters on one line",
+                "shorten the label (sfglue appends \" OAuth\", \" Policies\" ... for the app's parts)",
+            ));
+        }
+        let contact_email = match raw.contact_email.map(|s| s.trim().to_string()) {
+            Some(e) if !e.is_empty() => {
+                let ok = e.len() <= 254
+                    && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+                    && e.split_once('@').is_some_and(|(local, domain)| {
+                        !local.is_empty() && domain.contains('.') && !domain.contains('@')
+                    });
+                if !ok {
+                    return Err(self.fail(
+                        "salesforce.app.contact_email",
+                        format!("{e:?} is not an email address"),
+                        "give the address Salesforce shows as the app's contact, e.g. ops@example.com",
+                    ));
+                }
+                Some(e)
+            }
+            _ => None,
+        };
+        let callback_url = match raw.callback_url.map(|s| s.trim().to_string()) {
+            Some(u) if !u.is_empty() => self.callback_url(&u)?,
+            _ => format!("{login_url}/services/oauth2/callback"),
+        };
+        let preauthorized_profiles = self.names(
+            "salesforce.app.preauthorized_profiles",
+            raw.preauthorized_profiles.unwrap_or_default(),
+            "profile",
+        )?;
+        let preauthorized_permission_sets = self.names(
+            "salesforce.app.preauthorized_permission_sets",
+            raw.preauthorized_permission_sets.unwrap_or_default(),
+            "permission set",
+        )?;
+        let ip_relaxation = match raw
+            .ip_relaxation
+            .map(|s| s.trim().to_ascii_lowercase().replace('-', "_"))
+            .as_deref()
+        {
+            None | Some("") | Some("enforce") => IpRelaxation::Enforce,
+            Some("bypass") => IpRelaxation::Bypass,
+            Some("bypass_2factor") => IpRelaxation::Bypass2Factor,
+            Some("enforce_relax_refresh") => IpRelaxation::EnforceRelaxRefresh,
+            Some(other) => {
+                return Err(self.fail(
+                    "salesforce.app.ip_relaxation",
+                    format!("{other:?} is not an IP relaxation policy"),
+                    "use enforce (the default), bypass, bypass_2factor or enforce_relax_refresh",
+                ));
+            }
+        };
+        Ok(AppSettings {
+            api_name,
+            label,
+            contact_email,
+            callback_url,
+            preauthorized_profiles,
+            preauthorized_permission_sets,
+            ip_relaxation,
+        })
+    }
+
+    /// The app's callback URL: https, or http on loopback. The JWT flow never calls it.
+    fn callback_url(&self, raw: &str) -> Result<String> {
+        let key = "salesforce.app.callback_url";
+        let parsed = url::Url::parse(raw).map_err(|e| {
+            self.fail(
+                key,
+                format!("{raw:?} is not a URL: {e}"),
+                "give an https:// URL, e.g. https://login.salesforce.com/services/oauth2/callback (the JWT flow does not use it)",
+            )
+        })?;
+        match parsed.scheme() {
+            "https" => Ok(raw.to_string()),
+            "http" if is_loopback(&parsed) => Ok(raw.to_string()),
+            _ => Err(self.fail(
+                key,
+                format!("{raw:?} is neither https nor a loopback http URL"),
+                "give an https:// URL (the JWT flow does not use it), or leave the key out",
+            )),
+        }
+    }
+
+    /// A list of Salesforce profile or permission set names: each on one line, without commas
+    /// (the metadata joins them with commas), each once.
+    fn names(&self, key: &str, raw: Vec<String>, what: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        for n in raw {
+            let n = n.trim().to_string();
+            if n.is_empty() || n.len() > 255 || n.contains(',') || n.chars().any(char::is_control) {
+                return Err(self.fail(
+                    key,
+                    format!("{n:?} is not a {what} name"),
+                    format!("list each {what} name as Salesforce shows it, without commas"),
+                ));
+            }
+            if out.contains(&n) {
+                return Err(self.fail(
+                    key,
+                    format!("{n:?} is listed twice"),
+                    format!("list each {what} once"),
+                ));
+            }
+            out.push(n);
+        }
+        Ok(out)
     }
 
     /// A Salesforce URL: https, or http on loopback only (a local test server); no path.
@@ -1154,6 +1358,37 @@ pub fn derive_audience(login_url: &str) -> String {
     } else {
         login_url.trim_end_matches('/').to_string()
     }
+}
+
+/// The default API name of the External Client App for the config called `name`: each
+/// '-'-separated part with its first letter in upper case, joined with '_', then `_Glue_Job`, cut
+/// to 40 characters (`acme-dev` → `Acme_Dev_Glue_Job`). A config name starts with a letter and
+/// has only letters, digits and '-', so this is always a valid API name.
+pub fn derive_app_api_name(name: &str) -> String {
+    let mut parts: Vec<String> = name
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut chars = p.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect();
+    parts.push("Glue_Job".to_string());
+    let api: String = parts.join("_").chars().take(40).collect();
+    api.trim_end_matches('_').to_string()
+}
+
+/// A Salesforce API (developer) name: up to 40 ASCII letters, digits and single underscores,
+/// starting with a letter, not ending with an underscore.
+pub fn is_valid_api_name(n: &str) -> bool {
+    (1..=40).contains(&n.len())
+        && n.starts_with(|c: char| c.is_ascii_alphabetic())
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !n.contains("__")
+        && !n.ends_with('_')
 }
 
 fn is_loopback(u: &url::Url) -> bool {
@@ -1552,6 +1787,131 @@ environments:
     #[test]
     fn empty_file_is_a_config_error() {
         assert_eq!(err("   \n").code, "config.empty");
+    }
+
+    #[test]
+    fn the_app_has_defaults_from_the_name() {
+        let c = ok(MINIMAL);
+        let app = &c.salesforce.app;
+        assert_eq!(app.api_name, "Acme_Dev_Glue_Job");
+        assert_eq!(app.label, "acme-dev Glue job");
+        assert_eq!(app.contact_email, None);
+        assert_eq!(
+            app.callback_url,
+            "https://login.salesforce.com/services/oauth2/callback"
+        );
+        assert!(app.preauthorized_profiles.is_empty());
+        assert_eq!(app.ip_relaxation, IpRelaxation::Enforce);
+    }
+
+    #[test]
+    fn app_api_names_are_valid_salesforce_names() {
+        for (name, api) in [
+            ("acme-dev", "Acme_Dev_Glue_Job"),
+            ("a", "A_Glue_Job"),
+            ("x--y9", "X_Y9_Glue_Job"),
+            ("ACME", "ACME_Glue_Job"),
+            (
+                "a-very-long-config-name-of-forty-chars-x",
+                "A_Very_Long_Config_Name_Of_Forty_Chars_X",
+            ),
+            (
+                "abcdefghijabcdefghijabcdefghijabcde-x",
+                "Abcdefghijabcdefghijabcdefghijabcde_X_Gl",
+            ),
+            (
+                "abcdefghijabcdefghijabcdefghijabcdefghi",
+                "Abcdefghijabcdefghijabcdefghijabcdefghi",
+            ),
+        ] {
+            let got = derive_app_api_name(name);
+            assert_eq!(got, api, "{name}");
+            assert!(is_valid_api_name(&got), "{got}");
+        }
+        for bad in ["9a", "a__b", "a_", "a-b", "", "é"] {
+            assert!(!is_valid_api_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_app_section_is_read_and_checked() {
+        let app = "  app:\n    api_name: Acme_ECA\n    label: Acme & Co\n    contact_email: ops@acme.example\n    preauthorized_profiles: [Integration Profile]\n    preauthorized_permission_sets: [Glue_Job_Access, API_Only]\n    ip_relaxation: bypass\n    callback_url: https://acme.example/cb\n";
+        let text = MINIMAL.replace(
+            "  username: integration@acme.example\n",
+            &format!("  username: integration@acme.example\n{app}"),
+        );
+        let c = ok(&text);
+        let a = &c.salesforce.app;
+        assert_eq!(a.api_name, "Acme_ECA");
+        assert_eq!(a.label, "Acme & Co");
+        assert_eq!(a.contact_email.as_deref(), Some("ops@acme.example"));
+        assert_eq!(a.preauthorized_profiles, vec!["Integration Profile"]);
+        assert_eq!(
+            a.preauthorized_permission_sets,
+            vec!["Glue_Job_Access", "API_Only"]
+        );
+        assert_eq!(a.ip_relaxation, IpRelaxation::Bypass);
+        assert_eq!(a.callback_url, "https://acme.example/cb");
+        for (from, to, key) in [
+            (
+                "api_name: Acme_ECA",
+                "api_name: Acme-ECA",
+                "salesforce.app.api_name",
+            ),
+            (
+                "contact_email: ops@acme.example",
+                "contact_email: ops",
+                "salesforce.app.contact_email",
+            ),
+            (
+                "[Integration Profile]",
+                "[\"A, B\"]",
+                "salesforce.app.preauthorized_profiles",
+            ),
+            (
+                "[Glue_Job_Access, API_Only]",
+                "[X, X]",
+                "salesforce.app.preauthorized_permission_sets",
+            ),
+            (
+                "ip_relaxation: bypass",
+                "ip_relaxation: open",
+                "salesforce.app.ip_relaxation",
+            ),
+            (
+                "https://acme.example/cb",
+                "http://acme.example/cb",
+                "salesforce.app.callback_url",
+            ),
+        ] {
+            let e = err(&text.replace(from, to));
+            assert!(e.message.contains(key), "{key}: {}", e.message);
+            assert!(e.message.starts_with("sfglue.yaml:"), "{}", e.message);
+            assert!(e.fix.is_some());
+        }
+        let e = err(&text.replace("    label: Acme & Co\n", "    labl: x\n"));
+        assert_eq!(e.code, "config.unknown_field");
+    }
+
+    #[test]
+    fn environments_merge_the_app_section_field_by_field() {
+        let text = ENVS
+            .replace(
+                "  username: integration@acme.example\n",
+                "  username: integration@acme.example\n  app:\n    contact_email: ops@acme.example\n    preauthorized_profiles: [Integration Profile]\n",
+            )
+            .replace(
+                "      consumer_key: 3MVGprod\n",
+                "      consumer_key: 3MVGprod\n      app:\n        ip_relaxation: bypass\n",
+            );
+        let prod = parse(&text, Path::new("e.yaml"), Some("prod")).unwrap();
+        let a = &prod.salesforce.app;
+        assert_eq!(a.contact_email.as_deref(), Some("ops@acme.example"));
+        assert_eq!(a.preauthorized_profiles, vec!["Integration Profile"]);
+        assert_eq!(a.ip_relaxation, IpRelaxation::Bypass);
+        assert_eq!(a.api_name, "Acme_Prod_Glue_Job");
+        let dev = parse(&text, Path::new("e.yaml"), Some("dev")).unwrap();
+        assert_eq!(dev.salesforce.app.ip_relaxation, IpRelaxation::Enforce);
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub fn render(config: &Config, info: &CertificateInfo, certificate_path: &Path) 
         audience => &config.salesforce.audience,
         username => &config.salesforce.username,
         config_path => config.path.display().to_string(),
+        profiles => &config.salesforce.app.preauthorized_profiles,
+        permission_sets => &config.salesforce.app.preauthorized_permission_sets,
     })
     .map_err(|e| Failure::runtime("template", format!("setup template: {e}")))
 }
@@ -108,5 +110,33 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle}");
         }
+        assert!(text.contains("the profile or a permission set of\n   the integration user"));
+    }
+
+    #[test]
+    fn steps_name_the_configured_profiles_and_permission_sets() {
+        let mut config =
+            crate::config::parse(crate::config::STARTER, Path::new("/x/sfglue.yaml"), None)
+                .unwrap();
+        config.salesforce.app.preauthorized_profiles = vec!["Integration Profile".into()];
+        config.salesforce.app.preauthorized_permission_sets =
+            vec!["Glue_A".into(), "Glue_B".into()];
+        let info = CertificateInfo {
+            subject: "s".into(),
+            sha256: "AB:CD".into(),
+            not_before: "2026-01-01T00:00:00Z".into(),
+            not_after: "2027-01-01T00:00:00Z".into(),
+            key_bits: 2048,
+        };
+        let text = render(&config, &info, Path::new("/x/out/salesforce-jwt.crt")).unwrap();
+        assert!(
+            text.contains("select the profile **Integration Profile** and the permission sets **Glue_A**, **Glue_B**\n   (from the config"),
+            "{text}"
+        );
+        assert!(
+            text.contains("add the profile **Integration Profile**, the permission set **Glue_A**, the permission set **Glue_B**."),
+            "{text}"
+        );
+        assert!(text.contains("sfglue instructions --metadata DIR"));
     }
 }

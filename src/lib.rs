@@ -2,10 +2,10 @@
 //! JWT bearer flow, and proves that it works.
 //!
 //! Layout: a pure core ([`config`], [`crypto`], [`keyfile`], [`preflight`], [`secret_doc`],
-//! [`policy`], [`plan`], [`instructions`]) with no network; thin adapters behind narrow traits
-//! ([`aws`] for AWS, [`salesforce`] for Salesforce); the commands ([`apply`], [`verify`],
-//! [`rotate`] with `status`, [`cert`]); and a thin CLI ([`cli`], `main.rs`) with [`report`]
-//! deciding what goes to stdout and stderr.
+//! [`policy`], [`plan`], [`instructions`], [`metadata`]) with no network; thin adapters behind
+//! narrow traits ([`aws`] for AWS, [`salesforce`] for Salesforce); the commands ([`apply`],
+//! [`verify`], [`rotate`] with `status`, [`cert`], [`instructions_command`]); and a thin CLI
+//! ([`cli`], `main.rs`) with [`report`] deciding what goes to stdout and stderr.
 
 pub mod apply;
 pub mod aws;
@@ -17,7 +17,9 @@ pub mod destroy;
 pub mod error;
 pub mod glue_script;
 pub mod instructions;
+pub mod instructions_command;
 pub mod keyfile;
+pub mod metadata;
 pub mod plan;
 pub mod policy;
 pub mod preflight;

@@ -10,7 +10,7 @@ use sfglue::destroy::{self, DestroyOptions};
 use sfglue::error::{ExitClass, Failure, Result};
 use sfglue::report::{OutputMode, Reporter};
 use sfglue::salesforce::HttpSalesforce;
-use sfglue::{cert, config, crypto, plan, policy, rotate, verify};
+use sfglue::{cert, config, crypto, instructions_command, plan, policy, rotate, verify};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -39,6 +39,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Plan { .. } => "plan",
         Command::Apply { .. } => "apply",
         Command::Verify { .. } => "verify",
+        Command::Instructions { .. } => "instructions",
         Command::Destroy { .. } => "destroy",
         Command::Policy => "policy",
         Command::Completions { .. } => "completions",
@@ -124,6 +125,13 @@ async fn run(cli: &Cli, rep: &Reporter) -> Outcome {
                 Err(f) => return (None, Some(f)),
             };
             outcome(verify::run(&config, &aws, &sf, rep, *run_job).await)
+        }
+        Command::Instructions { metadata } => {
+            let (config, aws, _) = match connect(cli).await {
+                Ok(x) => x,
+                Err(f) => return (None, Some(f)),
+            };
+            outcome(instructions_command::run(&config, &aws, rep, metadata.as_deref()).await)
         }
         Command::Destroy {
             yes,

@@ -16,6 +16,8 @@ salesforce:
   login_url: {}
   username: integration@sfglue-demo.example
   consumer_key: \"{consumer_key}\"
+  app:
+    contact_email: ops@sfglue-demo.example
 glue:
   script_bucket: js-scripts
   output: s3://js-data/sf/
@@ -93,6 +95,25 @@ fn every_command_json_matches_the_schema() {
     record("apply-waiting", 3, &["apply", "--yes"]);
     record("policy", 0, &["policy"]);
     record("verify-waiting", 3, &["verify"]);
+    record("instructions", 0, &["instructions"]);
+    let meta = record(
+        "instructions-metadata",
+        0,
+        &["instructions", "--metadata", "sf-app"],
+    );
+    assert_eq!(
+        meta["result"]["metadata"]["files"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    std::fs::write(w.path("sf-app/.sfglue-metadata.json"), "{}").unwrap();
+    record(
+        "instructions-dir-not-ours",
+        2,
+        &["instructions", "--metadata", "sf-app"],
+    );
 
     let cert = std::fs::read_to_string(w.path("sfglue-out/salesforce-jwt.crt")).unwrap();
     let (status, _) = w.sf_admin(
