@@ -69,5 +69,7 @@ leak-guard:
 
 test: lint leak-reset test-rust test-python test-clients test-salesforce-cli leak-guard
 
+# Stops the by-hand emulators first: their PID files live in .emulators.
 clean:
+	-scripts/emulators.sh down
 	rm -rf .demo .emulators

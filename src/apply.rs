@@ -235,10 +235,14 @@ pub async fn run(
     if config.salesforce.consumer_key.is_none() {
         // verify (which warns too) does not run yet, so warn here.
         verify::warn_if_expiring(rep, &report.certificate, time::OffsetDateTime::now_utc());
+        let key = match &config.env {
+            Some(env) => format!("environments.{env}.salesforce.consumer_key"),
+            None => "salesforce.consumer_key".to_string(),
+        };
         rep.result(
             "next",
             format!(
-                "do the Salesforce setup in {}, put the Consumer Key in {}, then run `sfglue apply` again",
+                "do the Salesforce setup in {}, put the Consumer Key in {} as {key}, then run `sfglue apply` again",
                 report.setup_steps.setup_steps.display(),
                 config.path.display()
             ),
@@ -536,6 +540,18 @@ async fn execute(
         }
     };
     let certificate = crypto::certificate_info(&document.certificate_pem)?;
+    if !key_generated
+        && (certificate.key_bits != config.certificate.key_size
+            || certificate.subject != config.certificate.common_name)
+    {
+        rep.warn(format!(
+            "the stored key is RSA-{} with common name {:?}, the config asks for RSA-{} with {:?}; sfglue never replaces a key on its own: `sfglue rotate start` makes one with the config's settings",
+            certificate.key_bits,
+            certificate.subject,
+            config.certificate.key_size,
+            config.certificate.common_name
+        ));
+    }
 
     // 2. The Salesforce setup steps and the public certificate.
     let written = instructions::write(config, &document.certificate_pem, &certificate)?;

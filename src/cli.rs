@@ -60,9 +60,9 @@ pub enum Command {
     /// Write a commented starting config (refuses to overwrite a file).
     #[command(after_help = "Example:\n  sfglue init --path envs/dev.yaml")]
     Init {
-        /// Where to write it.
-        #[arg(long, value_name = "FILE", default_value = "sfglue.yaml")]
-        path: PathBuf,
+        /// Where to write it (default: the --config file, `sfglue.yaml`).
+        #[arg(long, value_name = "FILE")]
+        path: Option<PathBuf>,
     },
 
     /// Show what apply would change, resource by resource, without changing anything.
@@ -73,8 +73,8 @@ pub enum Command {
         /// Exit with 4 when there are changes (0: none).
         #[arg(long)]
         detailed_exitcode: bool,
-        /// Plan every environment of the config.
-        #[arg(long, conflicts_with = "env")]
+        /// Plan every environment of the config (any --env or SFGLUE_ENV is ignored).
+        #[arg(long)]
         all_envs: bool,
         /// Plan to take over same-named resources sfglue does not manage.
         #[arg(long)]

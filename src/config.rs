@@ -181,6 +181,8 @@ pub struct Config {
     pub queries: Vec<Query>,
     /// Where the public certificate and the setup steps are written.
     pub output_dir: PathBuf,
+    /// Buckets that other environments of the same file also use (destroy keeps them).
+    pub buckets_of_other_environments: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -425,8 +427,8 @@ pub fn parse(text: &str, path: &Path, env: Option<&str>) -> Result<Config> {
     let shown = path.display().to_string();
     let mut raw = parse_raw(text, path)?;
     let environments = raw.environments.take();
-    let raw = match (environments, env) {
-        (None, None) => raw,
+    let (raw, others) = match (environments, env) {
+        (None, None) => (raw, OtherEnvironments::default()),
         (None, Some(e)) => {
             return Err(Failure::config(
                 "config.no_environments",
@@ -445,47 +447,97 @@ pub fn parse(text: &str, path: &Path, env: Option<&str>) -> Result<Config> {
             )
             .with_fix("pass --env NAME (or --all-envs where the command has it)"));
         }
-        (Some(mut envs), Some(e)) => match envs.remove(e) {
-            None => {
-                let names: Vec<&str> = envs.keys().map(String::as_str).collect();
-                return Err(Failure::config(
-                    "config.unknown_env",
-                    format!(
-                        "{shown} has no environment {e:?} (it has: {})",
-                        names.join(", ")
-                    ),
-                )
-                .with_fix("pass one of the names under `environments:`"));
-            }
-            Some(over) => {
-                if over.environments.is_some() {
+        (Some(mut envs), Some(e)) => {
+            let others = shared_with_others(&raw, &envs, e, &shown)?;
+            match envs.remove(e) {
+                None => {
+                    let names: Vec<&str> = envs.keys().map(String::as_str).collect();
                     return Err(Failure::config(
-                        "config.nested_environments",
-                        format!("{shown}: environment {e:?} has its own `environments`"),
+                        "config.unknown_env",
+                        format!(
+                            "{shown} has no environment {e:?} (it has: {})",
+                            names.join(", ")
+                        ),
                     )
-                    .with_fix("environments cannot be nested: move them to the top level"));
+                    .with_fix("pass one of the names under `environments:`"));
                 }
-                if over.version.is_some() {
-                    return Err(Failure::config(
-                        "config.env_version",
-                        format!("{shown}: environment {e:?} sets `version`"),
-                    )
-                    .with_fix("set `version: 1` once, at the top of the file"));
+                Some(over) => {
+                    if over.environments.is_some() {
+                        return Err(Failure::config(
+                            "config.nested_environments",
+                            format!("{shown}: environment {e:?} has its own `environments`"),
+                        )
+                        .with_fix("environments cannot be nested: move them to the top level"));
+                    }
+                    if over.version.is_some() {
+                        return Err(Failure::config(
+                            "config.env_version",
+                            format!("{shown}: environment {e:?} sets `version`"),
+                        )
+                        .with_fix("set `version: 1` once, at the top of the file"));
+                    }
+                    (raw.merge(over), others)
                 }
-                raw.merge(over)
             }
-        },
+        }
     };
     let base_dir = path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    Validator {
+    let mut config = Validator {
         text,
         file: &shown,
         env,
     }
-    .validate(raw, path, &base_dir)
+    .validate(raw, path, &base_dir)?;
+    config.buckets_of_other_environments = others.buckets;
+    Ok(config)
+}
+
+/// What the other environments of a file use, so that one environment never destroys what
+/// another one needs.
+#[derive(Default)]
+struct OtherEnvironments {
+    buckets: Vec<String>,
+}
+
+/// Checks that every environment has a name of its own (the names prefix IAM roles, which are
+/// global to the account, and secrets), and lists the buckets the other environments use.
+fn shared_with_others(
+    defaults: &RawConfig,
+    envs: &BTreeMap<String, RawConfig>,
+    this: &str,
+    shown: &str,
+) -> Result<OtherEnvironments> {
+    let resolved = |over: &RawConfig| defaults.clone().merge(over.clone());
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (env, over) in envs {
+        let name = resolved(over).name.unwrap_or_default();
+        if let Some(first) = seen.insert(name.trim().to_string(), env) {
+            return Err(Failure::config(
+                "config.env_name_shared",
+                format!("{shown}: environments {first:?} and {env:?} have the same name {name:?}"),
+            )
+            .with_fix("give each environment its own `name`: it prefixes the role, secret and job, and IAM roles are shared by the whole account"));
+        }
+    }
+    let mut buckets = Vec::new();
+    for (env, over) in envs.iter().filter(|(env, _)| env.as_str() != this) {
+        let _ = env;
+        let glue = resolved(over).glue.unwrap_or_default();
+        if let Some(b) = glue.script_bucket {
+            buckets.push(b.trim().to_string());
+        }
+        if let Some(o) = glue.output
+            && let Some(rest) = o.trim().strip_prefix("s3://")
+        {
+            buckets.push(rest.split('/').next().unwrap_or("").to_string());
+        }
+    }
+    buckets.sort();
+    buckets.dedup();
+    Ok(OtherEnvironments { buckets })
 }
 
 fn yaml_failure(file: &str, e: &serde_yaml::Error) -> Failure {
@@ -744,6 +796,15 @@ impl Validator<'_> {
                 };
             let api = pick("api", q.api, &["rest", "bulk", "auto"])?;
             let format = pick("format", q.format, &["jsonl.gz", "jsonl", "parquet"])?;
+            if format.as_deref() == Some("parquet") {
+                // The script can write Parquet with pyarrow, but the job's pinned modules
+                // (glue_scripts/requirements.txt) do not include it, so such a run would fail.
+                return Err(self.fail(
+                    "queries",
+                    format!("query {qname:?}: format parquet needs pyarrow, which the deployed job does not install"),
+                    "use jsonl.gz (the default) or jsonl",
+                ));
+            }
             let watermark = match q.watermark.map(|w| w.trim().to_string()) {
                 None => None,
                 Some(w) => {
@@ -774,8 +835,10 @@ impl Validator<'_> {
             });
         }
 
-        let output_dir = match raw.output_dir {
-            Some(d) if !d.trim().is_empty() => base_dir.join(d.trim()),
+        // Each environment gets its own folder, so one's certificate never replaces another's.
+        let output_dir = match (raw.output_dir, self.env) {
+            (Some(d), _) if !d.trim().is_empty() => base_dir.join(d.trim()),
+            (_, Some(env)) => base_dir.join("sfglue-out").join(env),
             _ => base_dir.join("sfglue-out"),
         };
 
@@ -790,6 +853,7 @@ impl Validator<'_> {
             glue,
             queries,
             output_dir,
+            buckets_of_other_environments: Vec::new(),
         })
     }
 
@@ -819,6 +883,13 @@ impl Validator<'_> {
                 "give a full URL such as http://127.0.0.1:5000, or remove the key to use AWS",
             )
         })?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(self.fail(
+                "aws.endpoint_url",
+                "the URL carries a user name or password",
+                "remove the `user:password@` part; AWS credentials come from the AWS chain",
+            ));
+        }
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(self.fail(
                 "aws.endpoint_url",
@@ -1071,6 +1142,14 @@ impl Validator<'_> {
                 "give a URL such as https://login.salesforce.com, https://test.salesforce.com or your My Domain URL",
             )
         })?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            // Not quoted: the value holds a password.
+            return Err(self.fail(
+                key,
+                "the URL carries a user name or password",
+                "remove the `user:password@` part: sfglue signs in with the JWT bearer flow, and credentials in a URL would be printed and stored",
+            ));
+        }
         match parsed.scheme() {
             "https" => {}
             "http" if is_loopback(&parsed) => {}
@@ -1701,6 +1780,30 @@ environments:
         .unwrap_err();
         assert_eq!(e.code, "config.missing_field");
         assert!(e.message.contains("`name`"), "{}", e.message);
+    }
+
+    #[test]
+    fn environments_need_their_own_names_and_know_each_others_buckets() {
+        let shared = ENVS.replace("    name: acme-prod\n", "    name: acme-dev\n");
+        let e = parse(&shared, Path::new("e.yaml"), Some("dev")).unwrap_err();
+        assert_eq!(e.code, "config.env_name_shared");
+        let dev = parse(ENVS, Path::new("/x/e.yaml"), Some("dev")).unwrap();
+        // Both use the default buckets: each knows the other needs them.
+        assert_eq!(
+            dev.buckets_of_other_environments,
+            vec!["acme-data", "acme-glue-scripts"]
+        );
+        assert_eq!(dev.output_dir, PathBuf::from("/x/sfglue-out/dev"));
+    }
+
+    #[test]
+    fn credentials_in_urls_are_refused_without_echoing_them() {
+        let e = err(&MINIMAL.replace(
+            "https://login.salesforce.com",
+            "https://u:hunter2@login.salesforce.com",
+        ));
+        assert!(e.message.contains("user name or password"), "{}", e.message);
+        assert!(!e.message.contains("hunter2"));
     }
 
     #[test]

@@ -93,9 +93,14 @@ pub async fn run(
                 aws.delete_bucket(bucket).await?;
             }
         }
+        let word = if change.resource == ResourceKind::Secret && !opts.force_delete_secret {
+            "scheduled for deletion (30-day recovery window)"
+        } else {
+            "deleted"
+        };
         rep.result(
             change.resource.label(),
-            format!("deleted    {}", change.name),
+            format!("{word:<10} {}", change.name),
         );
     }
     for change in plan.changes.iter() {

@@ -14,7 +14,10 @@ use sfglue::{cert, config, crypto, instructions_command, plan, policy, rotate, v
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     crypto::install_provider();
     let rep = Reporter::new(cli.output, cli.verbosity()).with_color(cli.color);
     let command = command_name(&cli.command);
@@ -31,6 +34,45 @@ fn main() -> ExitCode {
     };
     let (result, failure) = runtime.block_on(run(&cli, &rep));
     finish(&rep, command, result, failure)
+}
+
+/// A command line clap refuses: clap's own text on stderr, or, when `--output json` was asked
+/// for, the usual JSON document on stdout. Help and version requests print as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json");
+    if !json {
+        e.exit();
+    }
+    let message = e
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ")
+        .to_string();
+    let doc = json!({
+        "schema": "sfglue.output/v1",
+        "command": "usage",
+        "ok": false,
+        "exit_code": 2,
+        "result": null,
+        "error": {"class": "config", "code": "usage", "message": message, "fix": "see `sfglue --help`"},
+    });
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    ExitCode::from(2)
 }
 
 fn command_name(c: &Command) -> &'static str {
@@ -77,14 +119,16 @@ fn outcome<T: serde::Serialize>(r: Result<T>) -> Outcome {
 /// apply reports what it did even when it then waits for Salesforce or verify fails.
 async fn run(cli: &Cli, rep: &Reporter) -> Outcome {
     match &cli.command {
-        Command::Init { path } => outcome(init(path, rep)),
+        // `init` writes where --config (or SFGLUE_CONFIG) points unless --path says otherwise,
+        // so that the next command finds the file.
+        Command::Init { path } => outcome(init(path.as_ref().unwrap_or(&cli.config), rep)),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "sfglue",
-                &mut std::io::stdout(),
-            );
+            // Rendered into memory first: clap_complete panics when stdout closes early
+            // (`| head`); a closed pipe here is the reader's choice, not an error.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "sfglue", &mut script);
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&script);
             (None, None)
         }
         Command::Man => {
@@ -334,6 +378,7 @@ fn init(path: &std::path::Path, rep: &Reporter) -> Result<Value> {
                     "init.write",
                     format!("cannot create {}: {e}", path.display()),
                 )
+                .with_fix("create the folder first, or choose another path with --path")
             }
         })?;
     file.write_all(config::STARTER.as_bytes()).map_err(|e| {

@@ -386,10 +386,19 @@ pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed, adopt:
         action: match (&observed.job, &secret_arn) {
             (None, _) => Action::Create,
             (Some(job), arn) => {
-                let fields = match arn {
+                let mut fields = match arn {
                     None => vec!["default_arguments".to_string()],
                     Some(arn) => strings(job.spec.differing_fields(&desired_job(config, id, arn))),
                 };
+                // The config's own job tags (sfglue's are checked by owned_action).
+                let tags_differ = config
+                    .glue
+                    .tags
+                    .iter()
+                    .any(|(k, v)| job.tags.get(k) != Some(v));
+                if tags_differ && is_managed(&job.tags, name) {
+                    fields.push("tags".to_string());
+                }
                 owned_action(name, &job.tags, adopt, fields)
             }
         },
@@ -495,6 +504,8 @@ pub fn compute_destroy(
     for b in observed.buckets.iter().filter(|b| b.exists) {
         let action = if !is_managed(&b.tags, name) {
             keep("not created by sfglue")
+        } else if config.buckets_of_other_environments.contains(&b.name) {
+            keep("another environment of this config uses it too")
         } else if purge_buckets {
             Action::Delete
         } else if b.empty == Some(true) {
@@ -684,6 +695,33 @@ mod tests {
         let pos = |k| order.iter().position(|x| *x == k).unwrap();
         assert!(pos(ResourceKind::Job) < pos(ResourceKind::Role));
         assert!(pos(ResourceKind::RolePolicy) < pos(ResourceKind::Role));
+    }
+
+    #[test]
+    fn destroy_keeps_a_bucket_another_environment_uses_and_config_tags_are_planned() {
+        let mut c = config();
+        let mut observed = converged(&c);
+        observed.buckets[0].tags = crate::aws::managed_tags(&c.name);
+        observed.buckets[0].empty = Some(true);
+        c.buckets_of_other_environments = vec!["b".into()];
+        let d = compute_destroy(&c, &identity(), &observed, true);
+        assert!(
+            matches!(
+                d.action_for(ResourceKind::Bucket),
+                Some(Action::Keep { .. })
+            ),
+            "{d:?}"
+        );
+
+        let mut tagged = config();
+        tagged.glue.tags.insert("team".into(), "data".into());
+        let p = compute(&tagged, &identity(), &converged(&tagged), false);
+        assert_eq!(
+            p.action_for(ResourceKind::Job),
+            Some(&Action::Update {
+                fields: vec!["tags".into()]
+            })
+        );
     }
 
     #[test]

@@ -267,6 +267,32 @@ pub async fn start(
             &[PENDING],
         )
         .await?;
+    // Two runs started together both store a version; AWSPENDING ends on one of them. Read
+    // back which, so that the certificate written to disk is the one that is pending.
+    let after = read_versions(config, aws).await?;
+    if let Some(p) = pending(&after)
+        && p.version_id != version_id
+    {
+        let theirs = p.doc()?;
+        let info = crypto::certificate_info(&theirs.certificate_pem)?;
+        rep.result(
+            "rotation",
+            format!(
+                "joined     pending version {} (started by a concurrent run; this run's key was dropped)",
+                p.version_id
+            ),
+        );
+        let files = write_pending_files(config, cur_doc, theirs, &info)?;
+        return Ok(RotateReport {
+            step: "start",
+            outcome: "resumed".into(),
+            current: Some(cur.brief()),
+            pending: Some(p.brief()),
+            previous: find(&after, PREVIOUS).map(Version::brief),
+            next: Some(next_after_start(config, cur_doc, theirs, &files)),
+            files,
+        });
+    }
     rep.result(
         "certificate",
         format!(

@@ -23,8 +23,17 @@ const ASSERTION_LIFETIME: time::Duration = time::Duration::minutes(3);
 /// `apply`, `verify` and `status` warn when the certificate expires sooner than this.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
-/// The log group a Python shell job writes its output to.
-const PYTHON_SHELL_OUTPUT_LOG: &str = "/aws-glue/python-jobs/output";
+/// The log groups a job writes its output and errors to: Python shell jobs and Spark jobs
+/// have their own.
+fn log_groups(config: &Config) -> (&'static str, &'static str) {
+    match config.glue.job_type {
+        crate::config::JobType::PythonShell { .. } => (
+            "/aws-glue/python-jobs/output",
+            "/aws-glue/python-jobs/error",
+        ),
+        crate::config::JobType::Spark { .. } => ("/aws-glue/jobs/output", "/aws-glue/jobs/error"),
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
@@ -256,7 +265,7 @@ pub async fn run_and_wait(
         eprint!("\r\x1b[2K");
     }
     let log = aws
-        .run_output(PYTHON_SHELL_OUTPUT_LOG, &run_id)
+        .run_output(log_groups(config).0, &run_id)
         .await
         .unwrap_or_else(|f| {
             rep.warn(format!("cannot read the run's log: {}", f.message));
@@ -282,10 +291,17 @@ pub async fn run_and_wait(
             format!(
                 "job run {run_id} ended {}: {}",
                 status.state,
-                status.error_message.as_deref().unwrap_or("(no error message)")
+                status
+                    .error_message
+                    .as_deref()
+                    .unwrap_or("(no error message)")
             ),
         )
-        .with_fix(format!("read the run's logs in CloudWatch ({PYTHON_SHELL_OUTPUT_LOG} and /aws-glue/python-jobs/error, stream {run_id})")));
+        .with_fix(format!(
+            "read the run's logs in CloudWatch ({} and {}, stream {run_id})",
+            log_groups(config).0,
+            log_groups(config).1
+        )));
     }
     Ok(JobRunReport { status, summary })
 }

@@ -59,6 +59,10 @@ fn every_bad_config_in_the_corpus_fails_cleanly_before_any_aws_call() {
                 "{path}: no fix:\n{}",
                 run.stderr
             );
+            assert!(
+                !run.stderr.contains("s3cret"),
+                "{path}: a password was echoed"
+            );
             assert_clean(path, &run);
         }
     }

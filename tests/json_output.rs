@@ -80,6 +80,7 @@ fn every_command_json_matches_the_schema() {
         doc
     };
 
+    record("usage", 2, &["frobnicate"]);
     record("init", 0, &["init", "--path", "starter.yaml"]);
     record("init-exists", 2, &["init", "--path", "starter.yaml"]);
     w.write_config("bad.yaml", "version: 1\nnmae: x\n");

@@ -320,3 +320,30 @@ fn secret_at(w: &World, stage: &str) -> String {
     let id = w.version_with(SECRET, stage).unwrap();
     w.secret_version_string(SECRET, &id)
 }
+
+/// Two `rotate start` runs at once never leave two pending versions, and the certificate on
+/// disk is the pending one's (so the person uploads the right one).
+#[test]
+fn two_rotate_starts_at_once_leave_one_pending_version() {
+    let w = World::with_salesforce(&repo_root().join("emulators/salesforce/seeds/demo.yaml"));
+    bootstrap(&w, "");
+    for round in 0..3 {
+        let a = w.spawn_sfglue(&["rotate", "start"]);
+        let b = w.spawn_sfglue(&["rotate", "start"]);
+        let (ra, rb) = (w.wait(a), w.wait(b));
+        ok(&ra);
+        ok(&rb);
+        let pending: Vec<Vec<String>> = labels(&w)
+            .into_iter()
+            .filter(|l| l.iter().any(|s| s == "AWSPENDING"))
+            .collect();
+        assert_eq!(pending.len(), 1, "round {round}: {:?}", labels(&w));
+        let doc: serde_json::Value = serde_json::from_str(&secret_at(&w, "AWSPENDING")).unwrap();
+        let on_disk =
+            sfglue::crypto::certificate_info(&read(&w, "sfglue-out/salesforce-jwt-pending.crt"))
+                .unwrap()
+                .sha256;
+        assert_eq!(doc["certificate_sha256"], on_disk, "round {round}");
+        ok(&w.sfglue(&["rotate", "cancel"]));
+    }
+}
