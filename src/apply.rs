@@ -272,13 +272,18 @@ pub async fn run(
 pub async fn observe(config: &Config, aws: &impl ApplyAws, purpose: Purpose) -> Result<Observed> {
     let secret_name = &config.secret.name;
     let adopt = matches!(purpose, Purpose::Apply { adopt: true });
-    let secret = match aws.describe_secret(secret_name).await? {
-        None => None,
-        Some(meta) if meta.deleted_date.is_some() => {
-            if purpose == Purpose::Destroy {
-                None
-            } else {
-                return Err(Failure::runtime(
+    // The five chains of reads below do not depend on one another, so they are issued together
+    // (each chain stays in order: a bucket's tags only after it is found, and so on). Every chain
+    // runs to its end; errors are then taken in the order a sequential read would meet them, so
+    // the outcome is the same as reading one after another.
+    let secret = async {
+        Ok::<_, Failure>(match aws.describe_secret(secret_name).await? {
+            None => None,
+            Some(meta) if meta.deleted_date.is_some() => {
+                if purpose == Purpose::Destroy {
+                    None
+                } else {
+                    return Err(Failure::runtime(
                     "secret.scheduled_for_deletion",
                     format!(
                         "the secret {secret_name} is scheduled for deletion (on {})",
@@ -288,86 +293,104 @@ pub async fn observe(config: &Config, aws: &impl ApplyAws, purpose: Purpose) -> 
                 .with_fix(format!(
                     "restore it (aws secretsmanager restore-secret --secret-id {secret_name}) to keep its key, or choose another secret.name"
                 )));
+                }
             }
-        }
-        Some(meta) => {
-            let ours = is_managed(&meta.tags, &config.name);
-            let (version_id, document) = if purpose != Purpose::Destroy && (ours || adopt) {
-                let version = aws.current_version(secret_name).await?;
-                (
-                    version.version_id,
-                    Some(SecretDocument::parse(secret_name, &version.text)?),
-                )
-            } else {
-                (String::new(), None)
-            };
-            Some(ObservedSecret {
-                arn: meta.arn,
-                version_id,
-                document,
-                tags: meta.tags,
-            })
-        }
+            Some(meta) => {
+                let ours = is_managed(&meta.tags, &config.name);
+                let (version_id, document) = if purpose != Purpose::Destroy && (ours || adopt) {
+                    let version = aws.current_version(secret_name).await?;
+                    (
+                        version.version_id,
+                        Some(SecretDocument::parse(secret_name, &version.text)?),
+                    )
+                } else {
+                    (String::new(), None)
+                };
+                Some(ObservedSecret {
+                    arn: meta.arn,
+                    version_id,
+                    document,
+                    tags: meta.tags,
+                })
+            }
+        })
     };
 
-    let mut bucket_names = vec![config.glue.script.bucket.clone()];
-    if config.glue.output.bucket != config.glue.script.bucket {
-        bucket_names.push(config.glue.output.bucket.clone());
-    }
-    let mut buckets = Vec::new();
-    for name in bucket_names {
-        let exists = aws.bucket_exists(&name).await?;
-        let tags = if exists {
-            aws.bucket_tags(&name).await?
+    let buckets_and_script = async {
+        let mut bucket_names = vec![config.glue.script.bucket.clone()];
+        if config.glue.output.bucket != config.glue.script.bucket {
+            bucket_names.push(config.glue.output.bucket.clone());
+        }
+        let mut buckets = Vec::new();
+        for name in bucket_names {
+            let exists = aws.bucket_exists(&name).await?;
+            let tags = if exists {
+                aws.bucket_tags(&name).await?
+            } else {
+                Default::default()
+            };
+            let secured = if exists
+                && matches!(purpose, Purpose::Apply { .. })
+                && is_managed(&tags, &config.name)
+            {
+                Some(aws.bucket_secured(&name).await?)
+            } else {
+                None
+            };
+            let empty = if exists && purpose == Purpose::Destroy && is_managed(&tags, &config.name)
+            {
+                let keys = aws.list_keys(&name, "", 2).await?;
+                Some(
+                    keys.iter()
+                        .all(|k| name == config.glue.script.bucket && *k == config.glue.script.key),
+                )
+            } else {
+                None
+            };
+            buckets.push(ObservedBucket {
+                name,
+                exists,
+                tags,
+                empty,
+                secured,
+            });
+        }
+        let script_bucket_exists = buckets.first().is_some_and(|b| b.exists);
+        let script = if script_bucket_exists {
+            aws.object_state(&config.glue.script).await?
         } else {
-            Default::default()
+            ObjectState::Missing
         };
-        let secured = if exists
-            && matches!(purpose, Purpose::Apply { .. })
-            && is_managed(&tags, &config.name)
-        {
-            Some(aws.bucket_secured(&name).await?)
+        Ok::<_, Failure>((buckets, script))
+    };
+    let role_and_policy = async {
+        let role = aws.get_role(&config.glue.role_name).await?;
+        let role_policy = if role.is_some() {
+            aws.get_inline_policy(&config.glue.role_name, policy::INLINE_POLICY_NAME)
+                .await?
         } else {
             None
         };
-        let empty = if exists && purpose == Purpose::Destroy && is_managed(&tags, &config.name) {
-            let keys = aws.list_keys(&name, "", 2).await?;
-            Some(
-                keys.iter()
-                    .all(|k| name == config.glue.script.bucket && *k == config.glue.script.key),
-            )
-        } else {
-            None
-        };
-        buckets.push(ObservedBucket {
-            name,
-            exists,
-            tags,
-            empty,
-            secured,
-        });
-    }
-    let script_bucket_exists = buckets.first().is_some_and(|b| b.exists);
-    let script = if script_bucket_exists {
-        aws.object_state(&config.glue.script).await?
-    } else {
-        ObjectState::Missing
+        Ok::<_, Failure>((role, role_policy))
     };
-    let role = aws.get_role(&config.glue.role_name).await?;
-    let role_policy = if role.is_some() {
-        aws.get_inline_policy(&config.glue.role_name, policy::INLINE_POLICY_NAME)
-            .await?
-    } else {
-        None
+    let job = async {
+        Ok::<_, Failure>(match aws.get_job(&config.glue.job_name).await? {
+            None => None,
+            Some(spec) => Some(ObservedJob {
+                tags: aws.job_tags(&spec.name).await?,
+                spec,
+            }),
+        })
     };
-    let job = match aws.get_job(&config.glue.job_name).await? {
-        None => None,
-        Some(spec) => Some(ObservedJob {
-            tags: aws.job_tags(&spec.name).await?,
-            spec,
-        }),
-    };
-    let trigger = aws.get_trigger(&config.glue.trigger_name()).await?;
+    let trigger_name = config.glue.trigger_name();
+    let trigger = aws.get_trigger(&trigger_name);
+    let (secret, buckets_and_script, role_and_policy, job, trigger) =
+        tokio::join!(secret, buckets_and_script, role_and_policy, job, trigger);
+    let secret = secret?;
+    let (buckets, script) = buckets_and_script?;
+    let (role, role_policy) = role_and_policy?;
+    let job = job?;
+    let trigger = trigger?;
     Ok(Observed {
         secret,
         buckets,
