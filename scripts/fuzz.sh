@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     default: 60 s, every target
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --version 0.13.2 --locked`).
-# Seeds come from fuzz/corpus/<target>/ (committed, small, never written to); what the fuzzer
+# Seeds come from fuzz/testdata/<target>/ (testdata: throw-away keys live there) (committed, small, never written to); what the fuzzer
 # finds goes to fuzz/work/<target>/ (git-ignored), crashes to fuzz/artifacts/<target>/.
 # Environment: FUZZ_TARGET_DIR (default fuzz/target), FUZZ_NO_BUILD=1 to use the binaries already
 # built, FUZZ_LOG_DIR (default fuzz/work/logs). Exit status 1 when any target crashed.
@@ -60,7 +60,7 @@ for t in "${TARGETS[@]}"; do
   echo "fuzz: $t for ${SECONDS_PER_TARGET}s (log $log)" >&2
   set +e
   "$bin" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
-    -print_final_stats=1 -artifact_prefix="$art/" "$work" "$FUZZ/corpus/$t" "${extra[@]}" > "$log" 2>&1
+    -print_final_stats=1 -artifact_prefix="$art/" "$work" "$FUZZ/testdata/$t" "${extra[@]}" > "$log" 2>&1
   rc=$?
   set -e
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n1)
