@@ -56,7 +56,7 @@ for t in "${TARGETS[@]}"; do
   work="$FUZZ/work/$t"; art="$FUZZ/artifacts/$t"
   mkdir -p "$work" "$art"
   extra=()
-  if [ "$t" = pem_key ]; then make_key_seeds; extra=("$KEY_SEEDS/seeds"); fi
+  if [ "$t" = pem_key ] || [ "$t" = key_normalise ]; then make_key_seeds; extra=("$KEY_SEEDS/seeds"); fi
   log="$LOG_DIR/$t.log"
   echo "fuzz: $t for ${SECONDS_PER_TARGET}s (log $log)" >&2
   set +e
