@@ -12,7 +12,7 @@ R4096=${2:-15}
 need hyperfine "apt-get install -y hyperfine"
 need openssl
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-  (cd "$ROOT/benches/keygen-rs" && CARGO_TARGET_DIR="$BENCH_TARGET_DIR" cargo build --release --locked) >&2
+  (cd "$ROOT/benches/keygen-rs" && CARGO_TARGET_DIR="$BENCH_TARGET_DIR" cargo build --release) >&2
 fi
 KEYGEN="$BENCH_TARGET_DIR/release/sfglue-keygen-bench"
 [ -x "$KEYGEN" ] || { echo "bench: no $KEYGEN" >&2; exit 2; }

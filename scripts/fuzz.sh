@@ -8,7 +8,8 @@
 # Seeds come from fuzz/testdata/<target>/ (testdata: throw-away keys live there) (committed, small, never written to); what the fuzzer
 # finds goes to fuzz/work/<target>/ (git-ignored), crashes to fuzz/artifacts/<target>/.
 # Environment: FUZZ_TARGET_DIR (default fuzz/target), FUZZ_NO_BUILD=1 to use the binaries already
-# built, FUZZ_LOG_DIR (default fuzz/work/logs). Exit status 1 when any target crashed.
+# built, FUZZ_LOG_DIR (default fuzz/work/logs), FUZZ_MAX_LEN (default 16384), FUZZ_TIMEOUT (default
+# 10 s). Exit status 1 when any target crashed or timed out.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ="$ROOT/fuzz"
@@ -55,17 +56,17 @@ for t in "${TARGETS[@]}"; do
   work="$FUZZ/work/$t"; art="$FUZZ/artifacts/$t"
   mkdir -p "$work" "$art"
   extra=()
-  if [ "$t" = pem_key ]; then make_key_seeds; extra=("$KEY_SEEDS/seeds"); fi
+  if [ "$t" = pem_key ] || [ "$t" = key_normalise ]; then make_key_seeds; extra=("$KEY_SEEDS/seeds"); fi
   log="$LOG_DIR/$t.log"
   echo "fuzz: $t for ${SECONDS_PER_TARGET}s (log $log)" >&2
   set +e
-  "$bin" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+  "$bin" -max_total_time="$SECONDS_PER_TARGET" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len="${FUZZ_MAX_LEN:-16384}" \
     -print_final_stats=1 -artifact_prefix="$art/" "$work" "$FUZZ/testdata/$t" "${extra[@]}" > "$log" 2>&1
   rc=$?
   set -e
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n1)
-  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -n1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n1 | grep -o '[0-9]*')
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n1 || true)
+  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -n1 || true)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n1 | grep -o '[0-9]*' || true)
   corpus=$(find "$work" -type f | wc -l)
   if [ "$rc" -eq 0 ]; then result=ok; else result="CRASH (exit $rc; see $art and $log)"; failed=1; fi
   summary+=("$(printf '%-16s %8ss %12s execs %6s cov %6s corpus  %s' "$t" "${secs:-?}" "${runs:-?}" "${cov:-?}" "$corpus" "$result")")
