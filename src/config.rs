@@ -419,7 +419,46 @@ fn parse_raw(text: &str, path: &Path) -> Result<RawConfig> {
                 .with_fix("write a starting config with `sfglue init`"),
         );
     }
+    if let Some(line) = too_deep(text, MAX_FLOW_DEPTH) {
+        return Err(Failure::config(
+            "config.too_deep",
+            format!("{shown}:{line}: `[`/`{{` nesting deeper than {MAX_FLOW_DEPTH} levels"),
+        )
+        .with_fix("a config nests a few levels at most: check for unclosed or repeated brackets"));
+    }
     serde_yaml::from_str(text).map_err(|e| yaml_failure(&shown, &e))
+}
+
+/// Flow collections (`[`, `{`) nested deeper than this are refused before parsing: the YAML
+/// scanner's time grows with the square of the depth (found by fuzzing), and a real config
+/// nests two or three levels.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// The line where flow nesting first exceeds `max`, ignoring quoted text and comments.
+fn too_deep(text: &str, max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > max {
+                        return Some(n + 1);
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    None
 }
 
 /// Parses and validates config text; `path` is used for messages and relative paths.
@@ -1885,6 +1924,21 @@ environments:
         assert_eq!(ok(MINIMAL).salesforce.blue_green(), None);
         let e = err(&with("  consumer_key_c: 3MVGc\n"));
         assert_eq!(e.code, "config.unknown_field");
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_quickly() {
+        let deep = format!("version: 1\nname: {}\n", "[".repeat(60_000));
+        let started = std::time::Instant::now();
+        let e = err(&deep);
+        assert_eq!(e.code, "config.too_deep");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Brackets inside quotes and comments do not count; ordinary nesting passes.
+        assert_eq!(
+            too_deep("a: \"[[[[\" # {{{{\nb: [[1], {c: [2]}]\n", 3),
+            None
+        );
+        assert_eq!(too_deep("a: [[[[1]]]]\n", 3), Some(1));
     }
 
     #[test]
