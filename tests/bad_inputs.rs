@@ -167,7 +167,10 @@ fn broken_secret_contents_are_named_without_quoting_them() {
         (
             "nokey",
             document(
-                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                concat!(
+                    "-----BEGIN ",
+                    "PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+                ),
                 &good.certificate_pem,
                 "k",
             )

