@@ -221,25 +221,7 @@ pub async fn start(
             )
             .with_fix("finish it with `sfglue rotate finish`, or drop it with `sfglue rotate cancel`, then import again"));
         }
-        let doc = p.doc()?;
-        let info = crypto::certificate_info(&doc.certificate_pem)?;
-        rep.result(
-            "rotation",
-            format!(
-                "resumed    pending version {} (no new key made)",
-                p.version_id
-            ),
-        );
-        let files = write_pending_files(config, cur_doc, doc, &info)?;
-        return Ok(RotateReport {
-            step: "start",
-            outcome: "resumed".into(),
-            current: Some(cur.brief()),
-            pending: Some(p.brief()),
-            previous: find(&versions, PREVIOUS).map(Version::brief),
-            next: Some(next_after_start(config, cur_doc, doc, &files)),
-            files,
-        });
+        return existing_pending(config, rep, cur, p, &versions, "resumed", "no new key made");
     }
 
     let imported = material.is_some();
@@ -273,25 +255,15 @@ pub async fn start(
     if let Some(p) = pending(&after)
         && p.version_id != version_id
     {
-        let theirs = p.doc()?;
-        let info = crypto::certificate_info(&theirs.certificate_pem)?;
-        rep.result(
-            "rotation",
-            format!(
-                "joined     pending version {} (started by a concurrent run; this run's key was dropped)",
-                p.version_id
-            ),
+        return existing_pending(
+            config,
+            rep,
+            cur,
+            p,
+            &after,
+            "joined",
+            "started by a concurrent run; this run's key was dropped",
         );
-        let files = write_pending_files(config, cur_doc, theirs, &info)?;
-        return Ok(RotateReport {
-            step: "start",
-            outcome: "resumed".into(),
-            current: Some(cur.brief()),
-            pending: Some(p.brief()),
-            previous: find(&after, PREVIOUS).map(Version::brief),
-            next: Some(next_after_start(config, cur_doc, theirs, &files)),
-            files,
-        });
     }
     rep.result(
         "certificate",
@@ -323,6 +295,36 @@ pub async fn start(
         previous: find(&versions, PREVIOUS).map(Version::brief),
         files,
         next: Some(next),
+    })
+}
+
+/// `rotate start` found a pending version (an earlier or a concurrent start): write its
+/// certificate and steps, and report it, instead of making a key.
+fn existing_pending(
+    config: &Config,
+    rep: &Reporter,
+    cur: &Version,
+    p: &Version,
+    versions: &[Version],
+    word: &str,
+    why: &str,
+) -> Result<RotateReport> {
+    let cur_doc = cur.doc()?;
+    let doc = p.doc()?;
+    let info = crypto::certificate_info(&doc.certificate_pem)?;
+    rep.result(
+        "rotation",
+        format!("{word:<10} pending version {} ({why})", p.version_id),
+    );
+    let files = write_pending_files(config, cur_doc, doc, &info)?;
+    Ok(RotateReport {
+        step: "start",
+        outcome: "resumed".into(),
+        current: Some(cur.brief()),
+        pending: Some(p.brief()),
+        previous: find(versions, PREVIOUS).map(Version::brief),
+        next: Some(next_after_start(config, cur_doc, doc, &files)),
+        files,
     })
 }
 
