@@ -868,6 +868,18 @@ class Counters:
             self.reads = 0
             self.writes = 0
             self.write_calls: list[str] = []
+            self.in_flight = 0
+            self.max_in_flight = 0
+
+    def enter(self) -> None:
+        """An AWS request arrived (its handler thread runs until it is answered)."""
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def add(self, service: str, operation: str, read: bool, from_job: bool) -> None:
         with self.lock:
@@ -891,6 +903,9 @@ class Counters:
                 "services": {k: dict(v) for k, v in self.services.items()},
                 "job_operations": dict(self.job_operations),
                 "write_calls": list(self.write_calls),
+                # The most AWS requests being handled at one moment since the reset: a client
+                # that waits for each answer before it sends the next never makes this exceed 1.
+                "max_in_flight": self.max_in_flight,
             }
 
 
@@ -922,11 +937,24 @@ class LauncherApp:
         self.counters = Counters()
         self.started = time.time()
         self.replayed = 0
+        # Added to every AWS request, outside the lock around moto: the network round trip to a
+        # real AWS endpoint, during which a client's concurrent requests overlap (moto itself
+        # answers one request at a time). 0 by default; set with POST /__launcher/latency.
+        self.latency_ms = 0.0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/__launcher/"):
             return self.admin(environ, start_response)
+        self.counters.enter()
+        try:
+            if self.latency_ms > 0:
+                time.sleep(self.latency_ms / 1000.0)
+            return self.handle(environ, start_response, path)
+        finally:
+            self.counters.leave()
+
+    def handle(self, environ: dict[str, Any], start_response: Callable, path: str) -> Iterable[bytes]:
         body = read_body(environ)
         rebody(environ, body)
         if path.startswith("/moto-api/"):
@@ -1030,6 +1058,18 @@ class LauncherApp:
         if path == "/__launcher/requests/reset" and method == "POST":
             self.counters.reset()
             return _json(start_response, "200 OK", {"reset": True})
+        if path == "/__launcher/latency":
+            if method == "POST":
+                try:
+                    spec = json.loads(read_body(environ) or b"{}")
+                    ms = float(spec["ms"]) if isinstance(spec, dict) else -1.0
+                    if not 0 <= ms <= 10_000:
+                        raise ValueError("'ms' must be a number from 0 to 10000")
+                except (ValueError, TypeError, KeyError) as exc:
+                    return _json(start_response, "400 Bad Request", {"error": f"need {{\"ms\": N}}: {exc}"})
+                self.latency_ms = ms
+            if method in ("GET", "POST"):
+                return _json(start_response, "200 OK", {"ms": self.latency_ms})
         if path == "/__launcher/faults":
             if method == "GET":
                 return _json(start_response, "200 OK", {"faults": self.faults.listing()})
