@@ -75,8 +75,9 @@ pub async fn plan(
     aws: &impl ApplyAws,
     adopt: bool,
 ) -> Result<(CallerIdentity, Observed, Plan)> {
-    let id = aws.caller().await?;
-    let observed = observe(config, aws, Purpose::Apply { adopt }).await?;
+    // The identity and the reads do not depend on each other; the identity's error comes first.
+    let (id, observed) = tokio::join!(aws.caller(), observe(config, aws, Purpose::Apply { adopt }));
+    let (id, observed) = (id?, observed?);
     let plan = plan::compute(config, &id, &observed, adopt);
     Ok((id, observed, plan))
 }
@@ -172,8 +173,16 @@ pub async fn run(
 ) -> std::result::Result<ApplyReport, (Failure, Option<ApplyReport>)> {
     let no_report = |f: Failure| (f, None);
 
-    rep.progress(format!("Resolving the AWS identity{}", env_suffix(config)));
-    let id = aws.caller().await.map_err(no_report)?;
+    rep.progress(format!(
+        "Reading the AWS identity and what exists{}",
+        env_suffix(config)
+    ));
+    // Independent reads, issued together; the identity's error comes first.
+    let (id, observed) = tokio::join!(
+        aws.caller(),
+        observe(config, aws, Purpose::Apply { adopt: opts.adopt })
+    );
+    let id = id.map_err(no_report)?;
     rep.result(
         "aws",
         format!(
@@ -184,10 +193,7 @@ pub async fn run(
         ),
     );
 
-    rep.progress("Reading what exists");
-    let observed = observe(config, aws, Purpose::Apply { adopt: opts.adopt })
-        .await
-        .map_err(no_report)?;
+    let observed = observed.map_err(no_report)?;
     let plan = plan::compute(config, &id, &observed, opts.adopt);
     // Refuse before the first write, so a refusal leaves nothing half made.
     refuse_conflicts(&plan).map_err(no_report)?;
@@ -317,51 +323,18 @@ pub async fn observe(config: &Config, aws: &impl ApplyAws, purpose: Purpose) -> 
     };
 
     let buckets_and_script = async {
-        let mut bucket_names = vec![config.glue.script.bucket.clone()];
-        if config.glue.output.bucket != config.glue.script.bucket {
-            bucket_names.push(config.glue.output.bucket.clone());
+        let script_bucket = &config.glue.script.bucket;
+        let output_bucket = &config.glue.output.bucket;
+        let script_side = observe_bucket(config, aws, purpose, script_bucket, true);
+        if output_bucket == script_bucket {
+            let (bucket, script) = script_side.await?;
+            return Ok::<_, Failure>((vec![bucket], script));
         }
-        let mut buckets = Vec::new();
-        for name in bucket_names {
-            let exists = aws.bucket_exists(&name).await?;
-            let tags = if exists {
-                aws.bucket_tags(&name).await?
-            } else {
-                Default::default()
-            };
-            let secured = if exists
-                && matches!(purpose, Purpose::Apply { .. })
-                && is_managed(&tags, &config.name)
-            {
-                Some(aws.bucket_secured(&name).await?)
-            } else {
-                None
-            };
-            let empty = if exists && purpose == Purpose::Destroy && is_managed(&tags, &config.name)
-            {
-                let keys = aws.list_keys(&name, "", 2).await?;
-                Some(
-                    keys.iter()
-                        .all(|k| name == config.glue.script.bucket && *k == config.glue.script.key),
-                )
-            } else {
-                None
-            };
-            buckets.push(ObservedBucket {
-                name,
-                exists,
-                tags,
-                empty,
-                secured,
-            });
-        }
-        let script_bucket_exists = buckets.first().is_some_and(|b| b.exists);
-        let script = if script_bucket_exists {
-            aws.object_state(&config.glue.script).await?
-        } else {
-            ObjectState::Missing
-        };
-        Ok::<_, Failure>((buckets, script))
+        let output_side = observe_bucket(config, aws, purpose, output_bucket, false);
+        let (script_side, output_side) = tokio::join!(script_side, output_side);
+        let (script_bucket, script) = script_side?;
+        let (output_bucket, _) = output_side?;
+        Ok::<_, Failure>((vec![script_bucket, output_bucket], script))
     };
     let role_and_policy = async {
         let role = aws.get_role(&config.glue.role_name).await?;
@@ -400,6 +373,70 @@ pub async fn observe(config: &Config, aws: &impl ApplyAws, purpose: Purpose) -> 
         job,
         trigger,
     })
+}
+
+/// One bucket's chain of reads: HeadBucket, then its tags, its security settings and (for the
+/// script's bucket) the script object, all at once. The security settings only matter on a bucket
+/// sfglue manages, which the tags tell; they are read alongside the tags anyway so the chain is two
+/// reads deep, and on a bucket that turns out not to be ours the answer (or a refusal) is dropped,
+/// so the outcome is that of reading one after another.
+async fn observe_bucket(
+    config: &Config,
+    aws: &impl ApplyAws,
+    purpose: Purpose,
+    name: &str,
+    holds_script: bool,
+) -> Result<(ObservedBucket, ObjectState)> {
+    let exists = aws.bucket_exists(name).await?;
+    if !exists {
+        let bucket = ObservedBucket {
+            name: name.to_string(),
+            exists,
+            tags: Default::default(),
+            empty: None,
+            secured: None,
+        };
+        return Ok((bucket, ObjectState::Missing));
+    }
+    let wants_security = matches!(purpose, Purpose::Apply { .. });
+    let security = async {
+        if wants_security {
+            Some(aws.bucket_secured(name).await)
+        } else {
+            None
+        }
+    };
+    let script = async {
+        if holds_script {
+            aws.object_state(&config.glue.script).await
+        } else {
+            Ok(ObjectState::Missing)
+        }
+    };
+    let (tags, security, script) = tokio::join!(aws.bucket_tags(name), security, script);
+    let tags = tags?;
+    let managed = is_managed(&tags, &config.name);
+    let secured = match security {
+        Some(answer) if managed => Some(answer?),
+        _ => None,
+    };
+    let empty = if purpose == Purpose::Destroy && managed {
+        let keys = aws.list_keys(name, "", 2).await?;
+        Some(
+            keys.iter()
+                .all(|k| name == config.glue.script.bucket && *k == config.glue.script.key),
+        )
+    } else {
+        None
+    };
+    let bucket = ObservedBucket {
+        name: name.to_string(),
+        exists,
+        tags,
+        empty,
+        secured,
+    };
+    Ok((bucket, script?))
 }
 
 struct Executed {

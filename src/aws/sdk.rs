@@ -539,13 +539,12 @@ impl ObjectStore for Aws {
     }
 
     async fn bucket_secured(&self, bucket: &str) -> Result<bool> {
-        let blocked = match self
-            .s3
-            .get_public_access_block()
-            .bucket(bucket)
-            .send()
-            .await
-        {
+        // Two independent reads, issued together.
+        let (public_access, encryption) = tokio::join!(
+            self.s3.get_public_access_block().bucket(bucket).send(),
+            self.s3.get_bucket_encryption().bucket(bucket).send()
+        );
+        let blocked = match public_access {
             Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
                 c.block_public_acls() == Some(true)
                     && c.ignore_public_acls() == Some(true)
@@ -555,7 +554,7 @@ impl ObjectStore for Aws {
             Err(e) if code_of(&e) == Some("NoSuchPublicAccessBlockConfiguration") => false,
             Err(e) => return Err(aws_failure("S3.GetPublicAccessBlock", bucket, &e)),
         };
-        let encrypted = match self.s3.get_bucket_encryption().bucket(bucket).send().await {
+        let encrypted = match encryption {
             Ok(out) => out
                 .server_side_encryption_configuration()
                 .is_some_and(|c| !c.rules().is_empty()),

@@ -326,6 +326,16 @@ impl World {
         );
     }
 
+    /// Every AWS call of the emulator sleeps `ms` before moto answers it (a network round trip).
+    pub fn set_aws_latency(&self, ms: u32) {
+        let (status, body) = http(
+            "POST",
+            &format!("{}/__launcher/latency", self.aws.url),
+            Some(format!("{{\"ms\": {ms}}}")),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// The Salesforce emulator's admin API (the stand-in for Salesforce Setup).
     pub fn sf_admin(
         &self,
