@@ -322,12 +322,18 @@ fn secret_at(w: &World, stage: &str) -> String {
 }
 
 /// Two `rotate start` runs at once never leave two pending versions, and the certificate on
-/// disk is the pending one's (so the person uploads the right one).
+/// disk is the pending one's (so the person uploads the right one). `SFGLUE_CONCURRENCY_ROUNDS`
+/// sets the number of rounds (default 3), as in `tests/concurrency.rs`.
 #[test]
 fn two_rotate_starts_at_once_leave_one_pending_version() {
+    let rounds: usize = std::env::var("SFGLUE_CONCURRENCY_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .clamp(1, 50);
     let w = World::with_salesforce(&repo_root().join("emulators/salesforce/seeds/demo.yaml"));
     bootstrap(&w, "");
-    for round in 0..3 {
+    for round in 0..rounds {
         let a = w.spawn_sfglue(&["rotate", "start"]);
         let b = w.spawn_sfglue(&["rotate", "start"]);
         let (ra, rb) = (w.wait(a), w.wait(b));
