@@ -42,7 +42,7 @@ emulators-down:
 lint: venv
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(VPY) -m ruff check glue_scripts tests/python emulators/aws scripts
+	$(VPY) -m ruff check glue_scripts tests/python emulators/aws scripts benches
 
 leak-reset:
 	rm -rf $(LEAK_DIR) && mkdir -p $(LEAK_DIR)

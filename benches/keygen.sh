@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Key and certificate generation, RSA 2048 and 4096: sfglue's crypto::generate (rcgen on
-# aws-lc-rs, through the benches/keygen-rs driver) against the openssl command line doing the
+# aws-lc-rs, through the driver examples/keygen_bench.rs) against the openssl command line doing the
 # same (new key, self-signed certificate for 365 days, both written to files). Target: no slower.
 #
 #   benches/keygen.sh [RUNS_2048] [RUNS_4096]     default 30 and 15 runs, after 2 warm-ups
@@ -12,9 +12,9 @@ R4096=${2:-15}
 need hyperfine "apt-get install -y hyperfine"
 need openssl
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-  (cd "$ROOT/benches/keygen-rs" && CARGO_TARGET_DIR="$BENCH_TARGET_DIR" cargo build --release) >&2
+  (cd "$ROOT" && cargo build --release --locked -p sfglue --example keygen_bench) >&2
 fi
-KEYGEN="$BENCH_TARGET_DIR/release/sfglue-keygen-bench"
+KEYGEN="$BENCH_TARGET_DIR/release/examples/keygen_bench"
 [ -x "$KEYGEN" ] || { echo "bench: no $KEYGEN" >&2; exit 2; }
 OUT=$(mktemp -d)           # the keys written here are throwaway and removed at exit
 trap 'rm -rf "$OUT"' EXIT

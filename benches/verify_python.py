@@ -32,7 +32,7 @@ der = serialization.Encoding.DER
 spki = serialization.PublicFormat.SubjectPublicKeyInfo
 if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
     sys.exit("the key does not belong to the certificate")
-now = datetime.datetime.now(datetime.timezone.utc)
+now = datetime.datetime.now(datetime.UTC)
 if not (cert.not_valid_before_utc <= now < cert.not_valid_after_utc):
     sys.exit("the certificate is not valid now")
 
