@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The extractor's tests on Python 3.9, the version Glue Python shell runs the script with:
 # builds .venv39 from requirements-py39.txt (again when the pins change) and runs
-# tests/python/test_glue_script.py and test_extractor.py in it. The AWS launcher (moto needs
-# 3.10+) runs on the main venv. Without Python 3.9 on this machine: one SKIPPED line, exit 0.
+# tests/python/test_glue_script.py, test_bulk_output.py and test_extractor.py in it. The AWS
+# launcher (moto needs 3.10+) runs on the main venv. Without Python 3.9 on this machine: one SKIPPED line, exit 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV39=.venv39
@@ -25,4 +25,5 @@ fi
 
 echo "Python 3.9 run: $("$VENV39/bin/python" --version) ($py39)"
 SFGLUE_LAUNCHER_PYTHON="$PWD/.venv/bin/python" SFGLUE_REQUIRE_SF_EMULATOR=1 \
-  "$VENV39/bin/python" -m pytest -q tests/python/test_glue_script.py tests/python/test_extractor.py
+  "$VENV39/bin/python" -m pytest -q tests/python/test_glue_script.py tests/python/test_bulk_output.py \
+    tests/python/test_extractor.py

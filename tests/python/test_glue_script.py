@@ -390,12 +390,16 @@ def test_script_needs_no_more_than_python39():
 
 
 def test_job_pins_match_the_dev_venv():
-    """glue_scripts/requirements.txt (read by the Rust CLI) holds only name==version lines, equal to the venv's."""
+    """glue_scripts/requirements.txt and requirements-parquet.txt (read by the Rust CLI) hold only
+    name==version lines, equal to the dev venv's pins and to what this venv has installed."""
     import re
 
     from conftest import REPO
 
     job = (REPO / "glue_scripts" / "requirements.txt").read_text().splitlines()
+    parquet = (REPO / "glue_scripts" / "requirements-parquet.txt").read_text().splitlines()
+    assert [line.split("==")[0] for line in parquet] == ["pyarrow"]
+    job += parquet
     assert job and all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[0-9][0-9A-Za-z.]*", line) for line in job), job
     dev = {}
     for line in (REPO / "requirements-dev.txt").read_text().splitlines():
@@ -447,7 +451,9 @@ def test_query_options_are_checked():
                                            "api": "auto", "format": "parquet", "watermark": "SystemModstamp"}]))
     assert parsed[0] == {"name": "a", "soql": "SELECT Id, SystemModstamp FROM Account", "api": "auto",
                          "format": "parquet", "watermark": "SystemModstamp"}
-    for bad, needle in [({"api": "soap"}, "api must be"), ({"format": "csv"}, "format must be"),
+    for bad, needle in [({"api": "soap"}, "api must be"), ({"format": "tsv"}, "format must be"),
+                        ({"format": "csv"}, r"format csv .* needs api bulk \(got rest\)"),
+                        ({"format": "csv.gz", "api": "auto"}, r"needs api bulk \(got auto\)"),
                         ({"watermark": "LastModifiedDate"}, "SELECT list"), ({"colour": 1}, "unknown keys")]:
         with pytest.raises(sx.JobError, match=needle):
             sx.parse_queries(json.dumps([{"name": "a", "soql": "SELECT Id, SystemModstamp FROM Account", **bad}]))
