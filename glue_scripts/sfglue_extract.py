@@ -846,8 +846,8 @@ def csv_chunks(spool: Any, field: Optional[str], as_records: bool, size: int = 0
                 return
             values = _column(rows, index) if index is not None else None
             if as_records:
-                yield [{k: (v if v != "" else None) for k, v in zip(header, row)} for row in rows if row], \
-                    None, len([row for row in rows if row]), values
+                records = [{k: (v if v != "" else None) for k, v in zip(header, row)} for row in rows if row]
+                yield records, None, len(records), values
             else:
                 lines = jsonl_of_rows(header, rows)
                 yield None, lines, lines.count("\n"), values
@@ -864,16 +864,16 @@ def _column(rows: list, index: int) -> list:
 
 def csv_record_end(data: bytes) -> tuple:
     """(end, records) for CSV bytes that start at a record boundary: `end` is just after the LF
-    of the last complete record, `records` how many records end there or before. An LF inside a
-    quoted value (after an odd number of `"` on its record: an escaped quote is `""`) does not
-    end a record."""
+    of the last complete record, `records` how many records end there or before (a blank line is
+    none, as for csv.reader). An LF inside a quoted value (after an odd number of `"` on its
+    record: an escaped quote is `""`) does not end a record."""
     end = data.rfind(b"\n") + 1
     if not end:
         return 0, 0
     lines = data[:end].split(b"\n")
     lines.pop()
     if not any(line.count(b'"') & 1 for line in lines):
-        return end, len(lines)
+        return end, len(lines) - lines.count(b"")
     inside = False
     records = cut = pos = 0
     for line in lines:
@@ -881,7 +881,7 @@ def csv_record_end(data: bytes) -> tuple:
         if line.count(b'"') & 1:
             inside = not inside
         if not inside:
-            records += 1
+            records += line != b""  # outside quotes, an empty line can only be a blank line
             cut = pos
     return cut, records
 
@@ -889,9 +889,8 @@ def csv_record_end(data: bytes) -> tuple:
 def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0) -> Iterator[tuple]:
     """A Bulk API 2.0 CSV result page as it is, for the csv formats: (header line, bytes of whole
     records, record count, watermark values or None), about `block_size` bytes (CSV_BLOCK_BYTES)
-    at a time. Nothing
-    is parsed except, when a watermark is set, the records of each block (for that column). A
-    page with no records gives (header, b"", 0, None) once."""
+    at a time. Nothing is parsed except, when a watermark is set, the records of each block (for
+    that column). A page with no records gives (header, b"", 0, None) once."""
     block_size = block_size or CSV_BLOCK_BYTES
     header = spool.readline()  # field names hold no line break
     if not header.strip():

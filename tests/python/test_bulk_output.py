@@ -85,6 +85,8 @@ def test_csv_record_end_skips_line_breaks_inside_quotes():
     assert sx.csv_record_end(b'"a ""quoted""\nstill",""\n') == (24, 1)
     assert sx.csv_record_end(b'"no line break yet') == (0, 0)
     assert sx.csv_record_end(b"") == (0, 0)
+    assert sx.csv_record_end(b'"a"\n\n"b"\n') == (9, 2), "a blank line is no record"
+    assert sx.csv_record_end(b'"a\n\nb"\n\n"c\n"\n') == (13, 2)
 
 
 @pytest.mark.parametrize("block_size", [1, 7, 64, 4096, 1 << 22])
