@@ -52,12 +52,15 @@ def test_jsonl_of_rows_equals_a_per_value_encoding_for_nasty_values():
     assert '"Id":null' in lines[-3001] and '"Name":"\\":\\"\\""' in lines[-3001]
 
 
-def test_jsonl_of_rows_falls_back_where_the_first_column_could_end_a_string():
-    for first in ["", ",x", ":x", "}x", "]x"]:
+def test_jsonl_of_rows_with_odd_names_and_ragged_rows():
+    for first in ["", ",x", ":x", "}x", "]x", "%s", "100%", '"q"']:
         header = [first, "B"]
-        rows = [['"}', ""], ["", '},{"' + first + '":'], ["v", "w"]]
+        rows = [['"}', ""], ["", '},{"' + first + '":'], ["v", "%s%%"]]
         lines = sx.jsonl_of_rows(header, rows).split("\n")[:-1]
         assert [json.loads(line) for line in lines] == [reference_line(header, row) for row in rows], first
+    # Rows narrower or wider than the header (not Bulk API 2.0's output) go through dicts, as zip pairs them.
+    ragged = sx.jsonl_of_rows(["Id", "B"], [["1"], ["2", "", "extra"], ["3", "x"]])
+    assert ragged == '{"Id":"1"}\n{"Id":"2","B":null}\n{"Id":"3","B":"x"}\n'
     assert sx.jsonl_of_rows(["Id"], [[], ["1"], []]) == '{"Id":"1"}\n'
     assert sx.jsonl_of_rows(["Id"], []) == ""
 
@@ -69,14 +72,45 @@ def test_csv_chunks_turn_quoted_csv_with_line_breaks_into_json_lines():
             for n in range(1200)]
     rows[5][2] = ""
     spool = io.BytesIO(bulk_csv(header, rows))
-    chunks = list(sx.csv_chunks(spool, "systemmodstamp", False, size=500))
-    assert [c[2] for c in chunks] == [500, 500, 200]
+    chunks = list(sx.csv_chunks(spool, "systemmodstamp", False, 20_000))
+    assert len(chunks) > 3 and sum(c[2] for c in chunks) == 1200
     records = [json.loads(line) for c in chunks for line in c[1].split("\n")[:-1]]
     assert records == [reference_line(header, row) for row in rows]
     values = [v for c in chunks for v in c[3]]
     assert values == [row[2] or None for row in rows] and values[5] is None
-    as_records = list(sx.csv_chunks(io.BytesIO(bulk_csv(header, rows)), None, True, size=700))
+    as_records = list(sx.csv_chunks(io.BytesIO(bulk_csv(header, rows)), None, True, 30_000))
     assert [r for c in as_records for r in c[0]] == records and as_records[0][3] is None
+
+
+def test_quoted_rows_split_plain_bulk_csv_and_leave_the_rest_to_the_csv_module():
+    rng = random.Random(3)
+    plain = [[f"001{n:05d}", rng.choice(["", "Acme, Inc.", "é😀", "a\rb", "\\", "x" * 50]), ""] for n in range(300)]
+    text = bulk_csv(["Id", "Name", "Other"], plain).decode().split("\n", 1)[1]
+    assert list(sx.quoted_rows(text, 3)) == plain == list(csv.reader(io.StringIO(text, newline="")))
+    assert list(sx.quoted_rows("", 3)) == []
+    # Values that need no JSON escaping go into the template as they are; the result is the same.
+    header = ["Id", "Name", "Other"]
+    simple = [[f"001{n:05d}", rng.choice(["", "Acme, Inc.", "é😀 \u2028", "100%", "%s", "x" * 50]), ""]
+              for n in range(300)]
+    assert sx.jsonl_of_rows(header, simple, plain=True) == sx.jsonl_of_rows(header, simple)
+    for rows in (simple, plain):  # plain holds a backslash and a CR: escaped
+        chunks = list(sx.csv_chunks(io.BytesIO(bulk_csv(header, rows)), None, False))
+        lines = "".join(c[1] for c in chunks).split("\n")[:-1]
+        assert [json.loads(line) for line in lines] == [reference_line(header, row) for row in rows]
+    not_plain = {
+        "escaped quote": '"a","say ""hi""","c"\n',
+        "quoted line break": '"a","two\nlines","c"\n',
+        "unquoted value": '"a",b,"c"\n',
+        "blank line": '"a","b","c"\n\n"d","e","f"\n',
+        "too few values": '"a","b"\n',
+        "too many values": '"a","b","c","d"\n',
+        "separator inside a value": '"a",""",""","c"\n',
+        "only quotes and line breaks": '"\n""""\n"\n',
+        "a lone quote": '"\n',
+    }
+    for name, text in not_plain.items():
+        width = 1 if name.startswith(("only", "a lone")) else 3
+        assert sx.quoted_rows(text, width) is None, name
 
 
 def test_csv_record_end_skips_line_breaks_inside_quotes():
@@ -144,7 +178,6 @@ HEADER = ["Id", "Name", "Description", "SystemModstamp"]
 def small_chunks(monkeypatch):
     """Chunks of a few records, so that small test pages fill several parts."""
     monkeypatch.setattr(sx, "CSV_BLOCK_BYTES", 2048)
-    monkeypatch.setattr(sx, "CSV_CHUNK_ROWS", 50)
 
 
 def run_bulk(pages, fmt, max_part_bytes=4_000, watermark="SystemModstamp", s3=None):
