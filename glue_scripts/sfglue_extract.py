@@ -835,11 +835,19 @@ def _template(header: list, plain: bool) -> str:
 
 _ESCAPE = json.encoder.encode_basestring  # JSON string literal, non-ASCII kept (ensure_ascii=False)
 _INNER = itemgetter(slice(1, -1))
-# What JSON escapes in a string besides `"`: `\` and control characters (except the LFs that
-# end the records).
-_NEEDS_ESCAPE = re.compile(r"[\x00-\x09\x0b-\x1f\\]")
+_CONTROL_BYTES = bytes(range(0x20))
+_COUNT_QUOTES = methodcaller("count", b'"')
 _SPLIT_FIELDS = methodcaller("split", '","')
 _COUNT_SEPARATORS = methodcaller("count", '","')
+
+
+def needs_no_json_escape(data: bytes) -> bool:
+    """True when UTF-8 text holds nothing JSON escapes in a string other than `"` and the LFs
+    between records: no `\\` and no other control character (bytes under 0x20 are never part of
+    a multi-byte UTF-8 character). C calls only."""
+    if b"\\" in data:
+        return False
+    return len(data) - len(data.translate(None, _CONTROL_BYTES)) == data.count(b"\n")
 
 
 def quoted_rows(text: str, width: int) -> Optional[Iterator]:
@@ -882,7 +890,7 @@ def csv_chunks(spool: Any, field: Optional[str], as_records: bool, block_size: i
             continue
         text = data.decode("utf-8")
         split = quoted_rows(text, len(header))
-        plain = split is not None and not _NEEDS_ESCAPE.search(text)
+        plain = split is not None and needs_no_json_escape(data)
         if plain and index is None and not as_records:
             # The usual Bulk data: rows go straight from the split into the template.
             yield None, "\n".join(map(_template(header, True).__mod__, map(tuple, split))).replace(
@@ -915,7 +923,7 @@ def csv_record_end(data: bytes) -> tuple:
         return 0, 0
     lines = data[:end].split(b"\n")
     lines.pop()
-    if not any(line.count(b'"') & 1 for line in lines):
+    if not any(count & 1 for count in set(map(_COUNT_QUOTES, lines))):
         return end, len(lines) - lines.count(b"")
     inside = False
     records = cut = pos = 0

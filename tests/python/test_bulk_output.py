@@ -113,6 +113,13 @@ def test_quoted_rows_split_plain_bulk_csv_and_leave_the_rest_to_the_csv_module()
         assert sx.quoted_rows(text, width) is None, name
 
 
+def test_needs_no_json_escape_finds_backslashes_and_control_characters():
+    assert sx.needs_no_json_escape('"é😀 \u2028 100%","x"\n"y",""\n'.encode())
+    for bad in ["a\\b", "a\rb", "a\tb", "\x00", "\x1f", "\x1b[0m"]:
+        assert not sx.needs_no_json_escape(f'"{bad}"\n'.encode()), repr(bad)
+    assert sx.needs_no_json_escape(b"\x7f"), "DEL is no JSON escape"
+
+
 def test_csv_record_end_skips_line_breaks_inside_quotes():
     assert sx.csv_record_end(b'"a","b"\n"c","d"\n"e"') == (16, 2)
     assert sx.csv_record_end(b'"a","multi\nline"\n"c","half\n') == (17, 1)
