@@ -711,28 +711,53 @@ class Salesforce:
                                f"(state {state})")
             self.sleep(wait)
             wait = min(poll_max, wait * 1.5)
-        locator = None
-        while True:
-            params = {}
-            if max_records:
-                params["maxRecords"] = str(max_records)
+        url = f"{base}/{job_id}/results"
+
+        def page_params(locator: Optional[str]) -> dict:
+            params = {"maxRecords": str(max_records)} if max_records else {}
             if locator:
                 params["locator"] = locator
-            spool, next_locator = self._bulk_page(f"{base}/{job_id}/results", params, counter)
-            yield spool  # the consumer closes it (it may be read in another thread)
-            if not next_locator or next_locator == "null":
-                break
-            locator = next_locator
+            return params
+
+        # Pipelined: as soon as a page's headers name the next locator, the next page is asked
+        # for, while this page's body still downloads (in a thread of its own), so the next
+        # page's preparation on Salesforce's side overlaps this page's transfer.
+        params = page_params(None)
+        response = self._bulk_open(url, params, counter)
+        upcoming = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-page") as pool:
+            try:
+                while True:
+                    locator = response.headers.get("Sforce-Locator")
+                    body = pool.submit(self._bulk_spool, response, url, params, counter)
+                    more = bool(locator) and locator != "null"
+                    if more:
+                        params = page_params(locator)
+                        try:
+                            upcoming = self._bulk_open(url, params, counter)
+                        except BaseException:
+                            _close_spool(body)
+                            raise
+                    yield body.result()  # the consumer closes it (it may be read in another thread)
+                    if not more:
+                        break
+                    response, upcoming = upcoming, None
+            finally:
+                if upcoming is not None:
+                    upcoming.close()
         try:
             self.request("DELETE", f"{base}/{job_id}", counter, ok=(200, 204))
         except JobError:
             pass  # Salesforce deletes finished jobs after 7 days anyway
 
-    def _bulk_page(self, url: str, params: dict, counter: Optional[Counter]) -> tuple:
-        attempt = 0
+    def _bulk_open(self, url: str, params: dict, counter: Optional[Counter]) -> Any:
+        return self.request("GET", url, counter, params=params, accept="text/csv", stream=True)
+
+    def _bulk_spool(self, response: Any, url: str, params: dict, counter: Optional[Counter]) -> Any:
+        """The body of an opened result page in a temporary file; a page that breaks off is
+        asked for again (same locator), up to --max_attempts in all."""
+        attempt = 1
         while True:
-            attempt += 1
-            response = self.request("GET", url, counter, params=params, accept="text/csv", stream=True)
             spool = tempfile.TemporaryFile()
             try:
                 for chunk in response.iter_content(chunk_size=1024 * 1024):
@@ -740,15 +765,29 @@ class Salesforce:
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 spool.close()
-                if attempt < self.max_attempts:
-                    self.sleep(backoff_seconds(attempt))
-                    continue
-                raise JobError(f"Bulk API 2.0 result page broke off after {attempt} attempts: "
-                               f"{exc.__class__.__name__}") from None
-            finally:
                 response.close()
+                if attempt >= self.max_attempts:
+                    raise JobError(f"Bulk API 2.0 result page broke off after {attempt} attempts: "
+                                   f"{exc.__class__.__name__}") from None
+                self.sleep(backoff_seconds(attempt))
+                attempt += 1
+                response = self._bulk_open(url, params, counter)
+                continue
+            except BaseException:
+                spool.close()
+                response.close()
+                raise
+            response.close()
             spool.seek(0)
-            return spool, response.headers.get("Sforce-Locator")
+            return spool
+
+
+def _close_spool(body: Any) -> None:
+    """Wait for a page download that is no longer wanted and drop its file."""
+    try:
+        body.result().close()
+    except BaseException:  # noqa: BLE001 - the error that made us drop it is the one to report
+        pass
 
 
 _ATTRIBUTES = r'\{"attributes":\{"type":"[^"\\]*","url":"[^"\\]*"\},'

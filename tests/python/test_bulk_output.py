@@ -316,3 +316,84 @@ def test_the_part_writer_stops_its_thread_after_a_failure_upstream():
     parquet = sx.PartWriter(FakeS3(), "bkt", "out/y/", 1 << 20, "parquet")
     assert parquet._thread is None
     parquet.abort()
+
+
+# -- Bulk API 2.0 result pages: pipelined, a broken page asked for again ----------------------
+
+
+class PageResponse:
+    def __init__(self, status, body, headers=None, break_after=None):
+        self.status_code = status
+        self.headers = headers or {}
+        self._body = body
+        self.break_after = break_after
+        self.closed = False
+
+    def json(self):
+        return self._body
+
+    def iter_content(self, chunk_size):
+        import requests
+
+        assert not self.closed, "read after close"
+        data = self._body
+        for start in range(0, len(data), 4):
+            if self.break_after is not None and start >= self.break_after:
+                raise requests.exceptions.ChunkedEncodingError("connection broken")
+            yield data[start:start + 4]
+
+    def close(self):
+        self.closed = True
+
+
+class BulkHttp:
+    """Answers a Bulk API 2.0 query job by URL: three result pages, the second breaks off once."""
+
+    PAGES = {None: (b'"Id"\n"1"\n"2"\n', "MjA"), "MjA": (b'"Id"\n"3"\n"4"\n', "NDA"), "NDA": (b'"Id"\n"5"\n', "null")}
+
+    def __init__(self, breaks=1):
+        import threading
+
+        self.headers = {}
+        self.calls = []
+        self.breaks = breaks
+        self.lock = threading.Lock()
+
+    def post(self, url, data=None, headers=None, timeout=None):
+        return token_ok()
+
+    def request(self, method, url, params=None, json=None, headers=None, timeout=None, stream=False):
+        with self.lock:
+            self.calls.append((method, url.rsplit("/", 1)[-1], dict(params or {})))
+            if method == "POST":
+                return PageResponse(200, {"id": "750000000000001"})
+            if method == "DELETE":
+                return PageResponse(204, None)
+            if not url.endswith("/results"):
+                return PageResponse(200, {"state": "JobComplete"})
+            body, locator = self.PAGES[(params or {}).get("locator")]
+            broken = None
+            if (params or {}).get("locator") == "MjA" and self.breaks:
+                self.breaks -= 1
+                broken = 6
+            return PageResponse(200, body, {"Sforce-Locator": locator}, break_after=broken)
+
+
+def test_bulk_result_pages_are_pipelined_and_a_broken_page_is_asked_for_again(key):
+    http = BulkHttp(breaks=1)
+    sf = sf_session(key, http)
+    spools = list(sf.bulk_pages("SELECT Id FROM Account", max_records=2))
+    assert [s.read() for s in spools] == [body for body, _locator in BulkHttp.PAGES.values()]
+    results = [c for c in http.calls if c[1] == "results"]
+    assert [c[2].get("locator") for c in results].count("MjA") == 2, "the broken page came again"
+    assert sorted(c[2].get("locator", "-") for c in results) == ["-", "MjA", "MjA", "NDA"]
+    assert all(c[2]["maxRecords"] == "2" for c in results)
+    assert http.calls[-1][0] == "DELETE"
+
+    http = BulkHttp(breaks=5)
+    sf = sf_session(key, http)
+    sf.max_attempts = 3
+    with pytest.raises(sx.JobError, match="broke off after 3 attempts: ChunkedEncodingError"):
+        list(sf.bulk_pages("SELECT Id FROM Account"))
+    assert [c[2].get("locator") for c in http.calls if c[1] == "results"].count("MjA") == 3
+    assert http.calls[-1][0] != "DELETE"
