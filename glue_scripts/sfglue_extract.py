@@ -895,9 +895,9 @@ def quoted_rows(text: str, width: int) -> Optional[Iterator]:
     quote and no line break, as Bulk API 2.0 writes most data, split without a CSV parser (an
     iterator: a row is made when it is taken); None when that does not hold (then csv.reader
     parses). The checks, all C calls: every line is at least two characters, starts and ends
-    with `"`, has `width - 1` times `","`, and splitting its inside there gives no piece with a
-    quote. Such a line is a valid record of `width` values, and CSV parses one way only, so
-    csv.reader would give the same rows."""
+    with `"`, has `width - 1` times `","` between those, and no other quote. Such a line is a
+    valid record of `width` values, and CSV parses one way only, so csv.reader would give the
+    same rows."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -907,10 +907,12 @@ def quoted_rows(text: str, width: int) -> Optional[Iterator]:
     if (min(map(len, lines)) < 2 or text.count('"\n') != n
             or text.count('\n"') + (text[0] == '"') != n):
         return None
-    if set(map(_COUNT_SEPARATORS, lines)) != {width - 1}:
-        return None
     inside = list(map(_INNER, lines))
-    if '"' in "\n".join(inside).replace('","', ""):
+    if set(map(_COUNT_SEPARATORS, inside)) != {width - 1}:
+        return None
+    # Each line now has 2 * width quotes outside its values (its first and last character, and
+    # two per separator); any more are inside a value.
+    if text.count('"') != 2 * width * n:
         return None
     return map(_SPLIT_FIELDS, inside)
 

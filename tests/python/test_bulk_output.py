@@ -88,6 +88,9 @@ def test_quoted_rows_split_plain_bulk_csv_and_leave_the_rest_to_the_csv_module()
     text = bulk_csv(["Id", "Name", "Other"], plain).decode().split("\n", 1)[1]
     assert list(sx.quoted_rows(text, 3)) == plain == list(csv.reader(io.StringIO(text, newline="")))
     assert list(sx.quoted_rows("", 3)) == []
+    # A record the fast split refuses still converts (csv.reader, then dicts for a ragged row).
+    ragged = list(sx.csv_chunks(io.BytesIO(b'"A","B"\n","\n"x","y"\n'), None, False))
+    assert "".join(c[1] for c in ragged) == '{"A":","}\n{"A":"x","B":"y"}\n'
     # Values that need no JSON escaping go into the template as they are; the result is the same.
     header = ["Id", "Name", "Other"]
     simple = [[f"001{n:05d}", rng.choice(["", "Acme, Inc.", "é😀 \u2028", "100%", "%s", "x" * 50]), ""]
@@ -107,9 +110,11 @@ def test_quoted_rows_split_plain_bulk_csv_and_leave_the_rest_to_the_csv_module()
         "separator inside a value": '"a",""",""","c"\n',
         "only quotes and line breaks": '"\n""""\n"\n',
         "a lone quote": '"\n',
+        "a separator that is the line": '","\n',
+        "quote next to a separator": '"a"",","c"\n',
     }
     for name, text in not_plain.items():
-        width = 1 if name.startswith(("only", "a lone")) else 3
+        width = {"only quotes and line breaks": 1, "a lone quote": 1, "a separator that is the line": 2}.get(name, 3)
         assert sx.quoted_rows(text, width) is None, name
 
 
