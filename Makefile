@@ -9,7 +9,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: all venv build test test-rust test-python test-clients test-salesforce-cli lint leak-reset leak-guard demo emulators-up emulators-down clean
+.PHONY: all venv build test test-rust test-python test-python39 test-clients test-salesforce-cli lint leak-reset leak-guard demo emulators-up emulators-down clean
 
 # Every test's output, the emulators' logs and the runners' output land here; the leak guard
 # scans it all at the end of `make test` for private keys and access tokens.
@@ -54,6 +54,13 @@ test-rust: venv build
 test-python: venv build
 	mkdir -p $(LEAK_DIR)
 	$(VPY) -m pytest -q tests/python 2>&1 | tee $(LEAK_DIR)/pytest.log
+	scripts/test_python39.sh 2>&1 | tee $(LEAK_DIR)/pytest-py39.log
+
+# The extractor's tests again on Python 3.9 (Glue Python shell's version), in .venv39 from
+# requirements-py39.txt; prints one SKIPPED line where no Python 3.9 is installed.
+test-python39: venv build
+	mkdir -p $(LEAK_DIR)
+	scripts/test_python39.sh 2>&1 | tee $(LEAK_DIR)/pytest-py39.log
 
 test-clients: venv build
 	mkdir -p $(LEAK_DIR)

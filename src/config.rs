@@ -355,7 +355,8 @@ pub struct Query {
     /// `rest`, `bulk` (Bulk API 2.0) or `auto`; the script's default is `rest`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api: Option<String>,
-    /// `jsonl.gz`, `jsonl` or `parquet`; the script's default is `jsonl.gz`.
+    /// `jsonl.gz`, `jsonl`, `csv.gz`, `csv` (Bulk API 2.0's CSV as it arrives: `api: bulk` only)
+    /// or `parquet` (the job then installs pyarrow); the script's default is `jsonl.gz`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// A field of the SELECT list for incremental runs (e.g. `SystemModstamp`).
@@ -834,15 +835,25 @@ impl Validator<'_> {
                     }
                 };
             let api = pick("api", q.api, &["rest", "bulk", "auto"])?;
-            let format = pick("format", q.format, &["jsonl.gz", "jsonl", "parquet"])?;
-            if format.as_deref() == Some("parquet") {
-                // The script can write Parquet with pyarrow, but the job's pinned modules
-                // (glue_scripts/requirements.txt) do not include it, so such a run would fail.
-                return Err(self.fail(
-                    "queries",
-                    format!("query {qname:?}: format parquet needs pyarrow, which the deployed job does not install"),
-                    "use jsonl.gz (the default) or jsonl",
-                ));
+            let format = pick(
+                "format",
+                q.format,
+                &["jsonl.gz", "jsonl", "csv.gz", "csv", "parquet"],
+            )?;
+            if let Some(f) = format.as_deref().filter(|f| f.starts_with("csv")) {
+                // The csv formats write Bulk API 2.0's CSV through; a REST query answers JSON
+                // (and `auto` may pick REST), so the script refuses them there too.
+                let api_shown = api.as_deref().unwrap_or("rest (the default)");
+                if api.as_deref() != Some("bulk") {
+                    return Err(self.fail(
+                        "queries",
+                        format!(
+                            "query {qname:?}: format {f} writes Bulk API 2.0's CSV as it arrives, \
+                             so it needs api bulk, not {api_shown}"
+                        ),
+                        format!("set `api: bulk` on query {qname:?}, or use format jsonl.gz"),
+                    ));
+                }
             }
             let watermark = match q.watermark.map(|w| w.trim().to_string()) {
                 None => None,
@@ -1900,6 +1911,44 @@ environments:
         );
         let e = err(&text.replace("api: auto", "api: soap"));
         assert!(e.message.contains("api \"soap\""), "{}", e.message);
+    }
+
+    #[test]
+    fn output_formats_parquet_and_csv_for_bulk_queries() {
+        let with = |options: &str| {
+            MINIMAL.replace(
+                "    soql: SELECT Id, Name FROM Account\n",
+                &format!("    soql: SELECT Id, Name FROM Account\n{options}"),
+            )
+        };
+        for format in ["jsonl.gz", "jsonl", "parquet"] {
+            let c = ok(&with(&format!("    format: {format}\n")));
+            assert_eq!(c.queries[0].format.as_deref(), Some(format));
+        }
+        for format in ["csv.gz", "csv"] {
+            let c = ok(&with(&format!("    api: bulk\n    format: {format}\n")));
+            assert_eq!(c.queries[0].format.as_deref(), Some(format));
+            for api in ["", "    api: rest\n", "    api: auto\n"] {
+                let e = err(&with(&format!("{api}    format: {format}\n")));
+                assert!(
+                    e.message
+                        .contains(&format!("format {format} writes Bulk API 2.0's CSV"))
+                        && e.message.contains("needs api bulk"),
+                    "{api}: {}",
+                    e.message
+                );
+                assert_eq!(
+                    e.fix.as_deref(),
+                    Some("set `api: bulk` on query \"accounts\", or use format jsonl.gz")
+                );
+            }
+        }
+        let e = err(&with("    format: tsv\n"));
+        assert!(
+            e.message.contains("jsonl.gz, jsonl, csv.gz, csv, parquet"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

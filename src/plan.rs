@@ -196,7 +196,12 @@ pub fn desired_job(config: &Config, id: &CallerIdentity, secret_arn: &str) -> Jo
         ("--queries".to_string(), queries),
         (
             "--additional-python-modules".to_string(),
-            glue_script::additional_python_modules(),
+            glue_script::additional_python_modules(
+                config
+                    .queries
+                    .iter()
+                    .any(|q| q.format.as_deref() == Some("parquet")),
+            ),
         ),
         ("--job-language".to_string(), "python".to_string()),
     ]);
@@ -730,9 +735,35 @@ mod tests {
         let job = desired_job(&c, &identity(), "arn:x");
         assert_eq!(job.default_arguments["--secret_id"], "arn:x");
         assert_eq!(job.python_version, "3.9");
-        assert!(job.default_arguments["--additional-python-modules"].contains("=="));
+        // Exactly today's pins without Parquet (an existing job sees no change), pyarrow too
+        // as soon as one query writes Parquet.
+        assert_eq!(
+            job.default_arguments["--additional-python-modules"],
+            "PyJWT==2.15.1,cryptography==50.0.2"
+        );
         let queries: Vec<serde_json::Value> =
             serde_json::from_str(&job.default_arguments["--queries"]).unwrap();
         assert_eq!(queries.len(), c.queries.len());
+
+        let mut parquet = config();
+        parquet.queries[1].format = Some("parquet".into());
+        let job = desired_job(&parquet, &identity(), "arn:x");
+        assert_eq!(
+            job.default_arguments["--additional-python-modules"],
+            "PyJWT==2.15.1,cryptography==50.0.2,pyarrow==21.0.0"
+        );
+        let queries: Vec<serde_json::Value> =
+            serde_json::from_str(&job.default_arguments["--queries"]).unwrap();
+        assert_eq!(queries[1]["format"], "parquet");
+        let observed = converged(&c);
+        let p = compute(&parquet, &identity(), &observed, false);
+        assert!(
+            matches!(p.action_for(ResourceKind::Job), Some(Action::Update { .. })),
+            "{p:?}"
+        );
+        assert_eq!(
+            compute(&c, &identity(), &observed, false).action_for(ResourceKind::Job),
+            Some(&Action::Unchanged)
+        );
     }
 }

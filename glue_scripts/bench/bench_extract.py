@@ -2,11 +2,13 @@
 
     .venv/bin/python glue_scripts/bench/bench_extract.py            # REST 20k + 200k, Bulk 1M
     .venv/bin/python glue_scripts/bench/bench_extract.py --rest 20000,200000 --bulk 0
+    .venv/bin/python glue_scripts/bench/bench_extract.py --rest 0 --bulk 1000000   # jsonl.gz, csv.gz
 
 Starts the AWS launcher (moto) and a release build of sf-emulator on 127.0.0.1 (builds it with
 cargo if missing), seeds a 20-field Account generator, and runs each side as its own process:
 
-- sfglue: the Glue script itself (api=rest, or api=bulk), gzip JSON Lines parts to S3.
+- sfglue: the Glue script itself (api=rest, or api=bulk), gzip JSON Lines parts to S3; for Bulk
+  also with ``format: csv.gz`` (Bulk API 2.0's CSV written through, gzip), see --bulk-formats.
 - baseline (REST): simple-salesforce ``query_all`` into a list, then one ``json.dumps`` to S3.
 - baseline (Bulk): simple-salesforce ``bulk2.<Object>.query`` pages collected into a list, then
   one CSV object to S3.
@@ -125,21 +127,28 @@ def measured(argv, env, log_dir, name):
     return seconds, usage.ru_maxrss / 1024, stdout, stderr
 
 
-def run_case(aws, env, arn, api, count, log_dir, results):
+def run_case(aws, env, arn, api, count, log_dir, results, formats=("jsonl.gz",), profile=None):
     soql = f"SELECT {', '.join(FIELDS)} FROM Account"
+    for fmt in formats:
+        run_id = f"bench-{api}-{count}-{fmt}"
+        queries = json.dumps([{"name": "accounts", "soql": soql, "api": api, "format": fmt}])
+        python = [sys.executable]
+        if profile:
+            # cProfile sees the main thread only (not the prefetch or part writer threads).
+            python += ["-m", "cProfile", "-o", str(Path(profile) / f"{run_id}.prof")]
+        seconds, rss, stdout, _ = measured(
+            [*python, GLUE_SCRIPT, "--JOB_RUN_ID", run_id, "--secret_id", arn,
+             "--output_uri", "s3://sfglue-bench/sfglue/", "--queries", queries], env, log_dir, run_id)
+        line = next(line for line in stdout.splitlines() if line.startswith("sfglue summary "))
+        summary = json.loads(line[len("sfglue summary "):])
+        records = summary["records"]
+        assert records == count, (records, count)
+        results.append((f"sfglue {fmt}", api, count, seconds, rss, summary["logins"], summary["bytes"]))
+        print(f"  sfglue {fmt:8} {api:4} {count:>9,} records {seconds:7.2f} s {count / seconds:>10,.0f} rec/s"
+              " "
+              f"peak RSS {rss:7.1f} MiB  (logins {summary['logins']}, api calls {summary['api_calls']}, "
+              f"{summary['queries'][0]['parts']} parts, {summary['bytes'] / 1e6:.1f} MB)", flush=True)
     run_id = f"bench-{api}-{count}"
-    queries = json.dumps([{"name": "accounts", "soql": soql, "api": api}])
-    seconds, rss, stdout, _ = measured(
-        [sys.executable, GLUE_SCRIPT, "--JOB_RUN_ID", run_id, "--secret_id", arn,
-         "--output_uri", "s3://sfglue-bench/sfglue/", "--queries", queries], env, log_dir, run_id)
-    line = next(line for line in stdout.splitlines() if line.startswith("sfglue summary "))
-    summary = json.loads(line[len("sfglue summary "):])
-    records = summary["records"]
-    assert records == count, (records, count)
-    results.append(("sfglue", api, count, seconds, rss, summary["logins"], summary["bytes"]))
-    print(f"  sfglue   {api:4} {count:>9,} records {seconds:7.2f} s {count / seconds:>10,.0f} rec/s "
-          f"peak RSS {rss:7.1f} MiB  (logins {summary['logins']}, api calls {summary['api_calls']}, "
-          f"{summary['queries'][0]['parts']} parts, {summary['bytes'] / 1e6:.1f} MB gz)", flush=True)
 
     seconds, rss, stdout, _ = measured(
         [sys.executable, HERE / "baseline_simple_salesforce.py", "--secret_id", arn, "--api", api,
@@ -148,7 +157,7 @@ def run_case(aws, env, arn, api, count, log_dir, results):
     base = json.loads(stdout.strip().splitlines()[-1])
     assert base["records"] == count, (base, count)
     results.append(("baseline", api, count, seconds, rss, 1, base["bytes"]))
-    print(f"  baseline {api:4} {count:>9,} records {seconds:7.2f} s {count / seconds:>10,.0f} rec/s "
+    print(f"  baseline        {api:4} {count:>9,} records {seconds:7.2f} s {count / seconds:>10,.0f} rec/s "
           f"peak RSS {rss:7.1f} MiB  ({base['bytes'] / 1e6:.1f} MB JSON/CSV in one object)", flush=True)
 
 
@@ -160,13 +169,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rest", default="20000,200000", help="record counts for the REST cases")
     parser.add_argument("--bulk", default="1000000", help="record counts for the Bulk 2.0 cases (0: none)")
+    parser.add_argument("--bulk-formats", default="jsonl.gz,csv.gz",
+                        help="sfglue output formats of the Bulk cases")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="run the sfglue side under cProfile, .prof files here")
     args = parser.parse_args()
+    bulk_formats = [f.strip() for f in args.bulk_formats.split(",") if f.strip()]
     cases = [("rest", n) for n in counts(args.rest)] + [("bulk", n) for n in counts(args.bulk)]
     if any(n > 2_000_000 for _api, n in cases):
         raise SystemExit("at most 2,000,000 records per case")
     binary = emulator_binary()
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-          f"Python {platform.python_version()}; sf-emulator release build; moto S3", flush=True)
+          f"Python {platform.python_version()}; sf-emulator release build; moto S3; "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     log_dir = Path(tempfile.mkdtemp(prefix="sfglue-bench-"))
     pem, cert = new_identity()
     launcher = ServiceProcess("launcher", [sys.executable, LAUNCHER, "--listen", "127.0.0.1:0"], log_dir)
@@ -187,7 +203,8 @@ def main():
                 name = f"sfglue/bench-{api}-{count}"
                 arn = aws.sm.create_secret(Name=name, SecretString=json.dumps(doc))["ARN"]
                 print(f"{api.upper()} {count:,} records of a {len(FIELDS)}-field object:", flush=True)
-                run_case(aws, env, arn, api, count, log_dir, results)
+                formats = bulk_formats if api == "bulk" else ["jsonl.gz"]
+                run_case(aws, env, arn, api, count, log_dir, results, formats, args.profile)
             finally:
                 org.stop()
     finally:
@@ -196,12 +213,13 @@ def main():
     for api in ("rest", "bulk"):
         rows = [r for r in results if r[1] == api]
         for count in sorted({r[2] for r in rows}):
-            mine = next(r for r in rows if r[0] == "sfglue" and r[2] == count)
             base = next(r for r in rows if r[0] == "baseline" and r[2] == count)
-            print(f"  {api:4} {count:>9,}: sfglue {count / mine[3]:>9,.0f} rec/s {mine[4]:7.1f} MiB | "
-                  f"baseline {count / base[3]:>9,.0f} rec/s {base[4]:7.1f} MiB | "
-                  f"speed x{base[3] / mine[3]:.2f}")
-        mine = sorted((r for r in rows if r[0] == "sfglue"), key=lambda r: r[2])
+            for mine in (r for r in rows if r[0].startswith("sfglue") and r[2] == count):
+                print(f"  {api:4} {count:>9,}: {mine[0]:15} {count / mine[3]:>9,.0f} rec/s "
+                      f"{mine[4]:7.1f} MiB | "
+                      f"baseline {count / base[3]:>9,.0f} rec/s {base[4]:7.1f} MiB | "
+                      f"speed x{base[3] / mine[3]:.2f}")
+        mine = sorted((r for r in rows if r[0] == "sfglue jsonl.gz"), key=lambda r: r[2])
         if len(mine) >= 2:
             growth = mine[-1][4] / mine[0][4] - 1
             print(f"  {api:4} sfglue peak RSS {mine[0][2]:,} -> {mine[-1][2]:,} records: {growth:+.1%}")

@@ -38,7 +38,7 @@ def key_pem(key):
 
 def self_signed(key):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sfglue-test")])
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=365)).sign(key, hashes.SHA256()))

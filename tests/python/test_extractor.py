@@ -328,3 +328,44 @@ def test_api_auto_counts_first_and_picks_bulk_above_the_threshold(aws, make_org,
     assert (by_name["small"]["api"], by_name["small"]["records"]) == ("rest", by_name["small"]["counted"])
     soql = [e.get("soql") for e in org.requests_log("/services/data/v62.0/query")]
     assert "SELECT COUNT() FROM Account WHERE Industry = 'Energy'" in soql
+
+
+def test_bulk_csv_gz_and_parquet_hold_the_same_records_as_rest(aws, make_org, identity):
+    import csv
+    import gzip
+    import io
+
+    import pyarrow.parquet as pq
+
+    key, _cert, cert_pem = identity
+    org = make_org(base_seed(cert_pem, generated_accounts(3000), {"bulk_job_delay_ms": 50}))
+    arn = secret_for(aws, org, key)
+    aws.s3.create_bucket(Bucket=BUCKET)
+    soql = "SELECT Id, Name, Industry, SystemModstamp FROM Account"
+    queries = [{"name": "csv", "soql": soql, "api": "bulk", "format": "csv.gz", "watermark": "SystemModstamp"},
+               {"name": "parquet", "soql": soql, "api": "bulk", "format": "parquet"},
+               {"name": "rest", "soql": soql}]
+    code, stdout, stderr = finish(run_script(aws, arn, queries, "jr_formats", "--bulk_max_records", "1000",
+                                             "--max_part_bytes", "4000"))
+    assert code == 0, stderr
+    by_name = {q["name"]: q for q in summary_of(stdout)["queries"]}
+    assert [by_name[n]["records"] for n in ("csv", "parquet", "rest")] == [3000, 3000, 3000]
+    _keys, rest = read_parts(aws, "out/rest/run=jr_formats/")
+
+    def bodies(name):
+        listing = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"out/{name}/run=jr_formats/part-")["Contents"]
+        return [aws.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listing]
+
+    csv_rows = []
+    parts = bodies("csv")
+    assert len(parts) == by_name["csv"]["parts"] > 1
+    for body in parts:
+        rows = list(csv.reader(io.StringIO(gzip.decompress(body).decode(), newline="")))
+        assert rows[0] == ["Id", "Name", "Industry", "SystemModstamp"]
+        csv_rows += rows[1:]
+    # Bulk API 2.0 writes datetimes with Z, REST with +0000: the same instants.
+    expected = [{**r, "SystemModstamp": r["SystemModstamp"].replace("+0000", "Z")} for r in rest]
+    assert [dict(zip(["Id", "Name", "Industry", "SystemModstamp"], row)) for row in csv_rows] == expected
+    assert by_name["csv"]["watermark_after"] == "2025-09-03T01:59:00.000Z"
+    records = [r for body in bodies("parquet") for r in pq.read_table(io.BytesIO(body)).to_pylist()]
+    assert records == expected

@@ -5,7 +5,7 @@ import json
 import sys
 import time
 import types
-from datetime import UTC
+from datetime import timezone
 
 import jwt
 import pytest
@@ -105,7 +105,7 @@ def test_parse_secret_defaults_and_checks(key):
 def test_certificate_warning():
     from datetime import datetime
 
-    now = datetime(2026, 12, 4, tzinfo=UTC)
+    now = datetime(2026, 12, 4, tzinfo=timezone.utc)
     assert sx.certificate_warning({"certificate_not_after": "2027-12-04T14:00:00Z"}, now) is None
     assert "expires" in sx.certificate_warning({"certificate_not_after": "2026-12-20T00:00:00Z"}, now)
     assert "expired" in sx.certificate_warning({"certificate_not_after": "2026-01-01T00:00:00Z"}, now)
@@ -369,7 +369,7 @@ def test_multi_line_salesforce_errors_end_as_one_stderr_line(key, monkeypatch, c
 
 
 def test_script_needs_no_more_than_python39():
-    """Only Python 3.11 is installed here; vermin and the AST stand in for a 3.9 interpreter."""
+    """vermin and the AST check the 3.9 limit statically (the .venv39 run also executes these tests on 3.9)."""
     import ast
     import subprocess
     from pathlib import Path
@@ -390,12 +390,16 @@ def test_script_needs_no_more_than_python39():
 
 
 def test_job_pins_match_the_dev_venv():
-    """glue_scripts/requirements.txt (read by the Rust CLI) holds only name==version lines, equal to the venv's."""
+    """glue_scripts/requirements.txt and requirements-parquet.txt (read by the Rust CLI) hold only
+    name==version lines, equal to the dev venv's pins and to what this venv has installed."""
     import re
 
     from conftest import REPO
 
     job = (REPO / "glue_scripts" / "requirements.txt").read_text().splitlines()
+    parquet = (REPO / "glue_scripts" / "requirements-parquet.txt").read_text().splitlines()
+    assert [line.split("==")[0] for line in parquet] == ["pyarrow"]
+    job += parquet
     assert job and all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[0-9][0-9A-Za-z.]*", line) for line in job), job
     dev = {}
     for line in (REPO / "requirements-dev.txt").read_text().splitlines():
@@ -447,7 +451,9 @@ def test_query_options_are_checked():
                                            "api": "auto", "format": "parquet", "watermark": "SystemModstamp"}]))
     assert parsed[0] == {"name": "a", "soql": "SELECT Id, SystemModstamp FROM Account", "api": "auto",
                          "format": "parquet", "watermark": "SystemModstamp"}
-    for bad, needle in [({"api": "soap"}, "api must be"), ({"format": "csv"}, "format must be"),
+    for bad, needle in [({"api": "soap"}, "api must be"), ({"format": "tsv"}, "format must be"),
+                        ({"format": "csv"}, r"format csv .* needs api bulk \(got rest\)"),
+                        ({"format": "csv.gz", "api": "auto"}, r"needs api bulk \(got auto\)"),
                         ({"watermark": "LastModifiedDate"}, "SELECT list"), ({"colour": 1}, "unknown keys")]:
         with pytest.raises(sx.JobError, match=needle):
             sx.parse_queries(json.dumps([{"name": "a", "soql": "SELECT Id, SystemModstamp FROM Account", **bad}]))
@@ -601,7 +607,7 @@ def test_a_key_that_does_not_match_its_certificate_is_skipped(key):
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t")])
-    now = datetime.datetime.now(UTC)
+    now = datetime.datetime.now(timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(other.public_key())
             .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
             .sign(other, hashes.SHA256()))

@@ -1,0 +1,404 @@
+"""glue_scripts/sfglue_extract.py: Bulk API 2.0 CSV to JSON Lines, the csv formats written through,
+Parquet parts read back with pyarrow, and the part writer's thread (no servers)."""
+
+import csv
+import gzip
+import io
+import json
+import random
+
+import botocore.exceptions
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from test_glue_script import FakeHttp, FakeS3, page, rec, sf_session, sx, token_ok
+
+# Values that could fool a text-level JSON or CSV shortcut.
+NASTY = ['":""', '"', '""', "\\", '\\"', '\\\\"', '},{"Id":', '},{', '","', '":', ':""', "a,b", "line\nbreak",
+         "cr\r\nlf", "\r", "tab\t", "\x01\x1f", "é", "😀", "\u2028\u2029", "null", "{}", "[", "]", " ", "x" * 300]
+
+
+def reference_line(header, row):
+    """The JSON Lines record the conversion must give: text values, an empty value as null."""
+    return {k: (v if v != "" else None) for k, v in zip(header, row)}
+
+
+def bulk_csv(header, rows, line_ending="\n"):
+    """CSV as Bulk API 2.0 writes it: every value quoted, LF line endings."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator=line_ending)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def random_rows(rng, width, count):
+    pieces = NASTY + ["", "", "plain", "001000000000001AAA"]
+    return [["".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))) for _ in range(width)]
+            for _ in range(count)]
+
+
+def test_jsonl_of_rows_equals_a_per_value_encoding_for_nasty_values():
+    rng = random.Random(6)
+    header = ["Id", "Name", "Description", "Owner.Name"]
+    rows = [[v, v, "", v] for v in NASTY] + [["", "", "", ""], ["", '":""', '":""', ""]] + random_rows(rng, 4, 3000)
+    text = sx.jsonl_of_rows(header, rows)
+    assert text.endswith("\n") and text.count("\n") == len(rows)
+    lines = text.split("\n")[:-1]
+    assert [json.loads(line) for line in lines] == [reference_line(header, row) for row in rows]
+    # The same bytes as encoding each record alone (compact separators, non-ASCII kept).
+    assert lines == [json.dumps(reference_line(header, row), ensure_ascii=False, separators=(",", ":"))
+                     for row in rows]
+    assert '"Id":null' in lines[-3001] and '"Name":"\\":\\"\\""' in lines[-3001]
+
+
+def test_jsonl_of_rows_with_odd_names_and_ragged_rows():
+    for first in ["", ",x", ":x", "}x", "]x", "%s", "100%", '"q"']:
+        header = [first, "B"]
+        rows = [['"}', ""], ["", '},{"' + first + '":'], ["v", "%s%%"]]
+        lines = sx.jsonl_of_rows(header, rows).split("\n")[:-1]
+        assert [json.loads(line) for line in lines] == [reference_line(header, row) for row in rows], first
+    # Rows narrower or wider than the header (not Bulk API 2.0's output) go through dicts, as zip pairs them.
+    ragged = sx.jsonl_of_rows(["Id", "B"], [["1"], ["2", "", "extra"], ["3", "x"]])
+    assert ragged == '{"Id":"1"}\n{"Id":"2","B":null}\n{"Id":"3","B":"x"}\n'
+    assert sx.jsonl_of_rows(["Id"], [[], ["1"], []]) == '{"Id":"1"}\n'
+    assert sx.jsonl_of_rows(["Id"], []) == ""
+
+
+def test_csv_chunks_turn_quoted_csv_with_line_breaks_into_json_lines():
+    rng = random.Random(9)
+    header = ["Id", "Name", "SystemModstamp"]
+    rows = [[f"001{n:05d}", rng.choice(NASTY) + rng.choice(NASTY), f"2025-01-01T00:00:{n % 60:02d}.000+0000"]
+            for n in range(1200)]
+    rows[5][2] = ""
+    spool = io.BytesIO(bulk_csv(header, rows))
+    chunks = list(sx.csv_chunks(spool, "systemmodstamp", False, 20_000))
+    assert len(chunks) > 3 and sum(c[2] for c in chunks) == 1200
+    records = [json.loads(line) for c in chunks for line in c[1].split("\n")[:-1]]
+    assert records == [reference_line(header, row) for row in rows]
+    values = [v for c in chunks for v in c[3]]
+    assert values == [row[2] or None for row in rows] and values[5] is None
+    as_records = list(sx.csv_chunks(io.BytesIO(bulk_csv(header, rows)), None, True, 30_000))
+    assert [r for c in as_records for r in c[0]] == records and as_records[0][3] is None
+
+
+def test_quoted_rows_split_plain_bulk_csv_and_leave_the_rest_to_the_csv_module():
+    rng = random.Random(3)
+    plain = [[f"001{n:05d}", rng.choice(["", "Acme, Inc.", "é😀", "a\rb", "\\", "x" * 50]), ""] for n in range(300)]
+    text = bulk_csv(["Id", "Name", "Other"], plain).decode().split("\n", 1)[1]
+    assert list(sx.quoted_rows(text, 3)) == plain == list(csv.reader(io.StringIO(text, newline="")))
+    assert list(sx.quoted_rows("", 3)) == []
+    # A record the fast split refuses still converts (csv.reader, then dicts for a ragged row).
+    ragged = list(sx.csv_chunks(io.BytesIO(b'"A","B"\n","\n"x","y"\n'), None, False))
+    assert "".join(c[1] for c in ragged) == '{"A":","}\n{"A":"x","B":"y"}\n'
+    # Values that need no JSON escaping go into the template as they are; the result is the same.
+    header = ["Id", "Name", "Other"]
+    simple = [[f"001{n:05d}", rng.choice(["", "Acme, Inc.", "é😀 \u2028", "100%", "%s", "x" * 50]), ""]
+              for n in range(300)]
+    assert sx.jsonl_of_rows(header, simple, plain=True) == sx.jsonl_of_rows(header, simple)
+    for rows in (simple, plain):  # plain holds a backslash and a CR: escaped
+        chunks = list(sx.csv_chunks(io.BytesIO(bulk_csv(header, rows)), None, False))
+        lines = "".join(c[1] for c in chunks).split("\n")[:-1]
+        assert [json.loads(line) for line in lines] == [reference_line(header, row) for row in rows]
+    not_plain = {
+        "escaped quote": '"a","say ""hi""","c"\n',
+        "quoted line break": '"a","two\nlines","c"\n',
+        "unquoted value": '"a",b,"c"\n',
+        "blank line": '"a","b","c"\n\n"d","e","f"\n',
+        "too few values": '"a","b"\n',
+        "too many values": '"a","b","c","d"\n',
+        "separator inside a value": '"a",""",""","c"\n',
+        "only quotes and line breaks": '"\n""""\n"\n',
+        "a lone quote": '"\n',
+        "a separator that is the line": '","\n',
+        "quote next to a separator": '"a"",","c"\n',
+    }
+    for name, text in not_plain.items():
+        width = {"only quotes and line breaks": 1, "a lone quote": 1, "a separator that is the line": 2}.get(name, 3)
+        assert sx.quoted_rows(text, width) is None, name
+
+
+def test_needs_no_json_escape_finds_backslashes_and_control_characters():
+    assert sx.needs_no_json_escape('"é😀 \u2028 100%","x"\n"y",""\n'.encode())
+    for bad in ["a\\b", "a\rb", "a\tb", "\x00", "\x1f", "\x1b[0m"]:
+        assert not sx.needs_no_json_escape(f'"{bad}"\n'.encode()), repr(bad)
+    assert sx.needs_no_json_escape(b"\x7f"), "DEL is no JSON escape"
+
+
+def test_csv_record_end_skips_line_breaks_inside_quotes():
+    assert sx.csv_record_end(b'"a","b"\n"c","d"\n"e"') == (16, 2)
+    assert sx.csv_record_end(b'"a","multi\nline"\n"c","half\n') == (17, 1)
+    assert sx.csv_record_end(b'"a ""quoted""\nstill",""\n') == (24, 1)
+    assert sx.csv_record_end(b'"no line break yet') == (0, 0)
+    assert sx.csv_record_end(b"") == (0, 0)
+    assert sx.csv_record_end(b'"a"\n\n"b"\n') == (9, 2), "a blank line is no record"
+    assert sx.csv_record_end(b'"a\n\nb"\n\n"c\n"\n') == (13, 2)
+
+
+@pytest.mark.parametrize("block_size", [1, 7, 64, 4096, 1 << 22])
+def test_csv_blocks_pass_the_page_through_cut_at_whole_records(block_size):
+    rng = random.Random(block_size)
+    header = ["Id", "Description", "SystemModstamp"]
+    rows = [[f"001{n:05d}", rng.choice(NASTY), f"2025-02-01T00:00:{n % 60:02d}.000+0000"] for n in range(400)]
+    body = bulk_csv(header, rows)
+    blocks = list(sx.csv_blocks(io.BytesIO(body), "SystemModstamp", block_size))
+    assert all(b[0] == b'"Id","Description","SystemModstamp"\n' for b in blocks)
+    assert b"".join(b[1] for b in blocks) == body[len(blocks[0][0]):], "the bytes pass through unchanged"
+    assert sum(b[2] for b in blocks) == 400
+    for _header, data, count, _values in blocks:
+        assert len(list(csv.reader(io.StringIO(data.decode(), newline="")))) == count, "whole records only"
+    assert [v for b in blocks for v in b[3]] == [row[2] for row in rows]
+    without = list(sx.csv_blocks(io.BytesIO(body), None, block_size))
+    assert all(b[3] is None for b in without) and sum(b[2] for b in without) == 400
+
+
+def test_csv_blocks_edge_cases():
+    assert list(sx.csv_blocks(io.BytesIO(b""), None)) == []
+    assert list(sx.csv_blocks(io.BytesIO(b'"Id","Name"\n'), "Id")) == [(b'"Id","Name"\n', b"", 0, None)]
+    # A last record without its line break gets one.
+    assert list(sx.csv_blocks(io.BytesIO(b'"Id"\n"1"\n"2"'), None, 3)) == [
+        (b'"Id"\n', b'"1"\n', 1, None), (b'"Id"\n', b'"2"\n', 1, None)]
+    with pytest.raises(sx.JobError, match="ends inside a quoted value"):
+        list(sx.csv_blocks(io.BytesIO(b'"Id"\n"1\n'), None))
+
+
+# -- run_query over a scripted Bulk API 2.0 job ----------------------------------------
+
+
+class FakeBulk:
+    """The Salesforce object's Bulk 2.0 side: each page a spooled CSV file."""
+
+    def __init__(self, pages):
+        self.pages = pages
+        self.logins = 1
+
+    def bulk_pages(self, soql, counter=None, max_records=0, timeout=0, poll_max=0):
+        for body in self.pages:
+            yield io.BytesIO(body)
+
+
+def bulk_rows(start, count):
+    return [[f"001{n:06d}AAA", f"Account {n}" + ("\nsecond line" if n % 7 == 0 else ""),
+             "" if n % 5 == 0 else f'say "{n}"', f"2025-03-01T00:{n // 60 % 60:02d}:{n % 60:02d}.000+0000"]
+            for n in range(start, start + count)]
+
+
+HEADER = ["Id", "Name", "Description", "SystemModstamp"]
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch):
+    """Chunks of a few records, so that small test pages fill several parts."""
+    monkeypatch.setattr(sx, "CSV_BLOCK_BYTES", 2048)
+
+
+def run_bulk(pages, fmt, max_part_bytes=4_000, watermark="SystemModstamp", s3=None):
+    s3 = s3 or FakeS3()
+    query = {"name": "acc", "soql": "SELECT Id, Name, Description, SystemModstamp FROM Account", "api": "bulk",
+             "format": fmt}
+    if watermark:
+        query["watermark"] = watermark
+    result = sx.run_query(FakeBulk(pages), s3, "bkt", "out/", "jr_b", query, max_part_bytes)
+    parts = sorted(k for _b, k in s3.objects if "/part-" in k)
+    return result, s3, parts
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "csv"])
+def test_bulk_csv_formats_write_the_csv_through_with_one_header_per_part(fmt):
+    pages = [bulk_csv(HEADER, bulk_rows(0, 700)), bulk_csv(HEADER, bulk_rows(700, 500))]
+    result, s3, parts = run_bulk(pages, fmt)
+    assert result["status"] == "succeeded" and result["records"] == 1200 and result["pages"] == 2
+    assert len(parts) == result["parts"] > 2 and all(k.endswith("." + fmt) for k in parts)
+    rows = []
+    for key in parts:
+        body = s3.objects[("bkt", key)]
+        text = (gzip.decompress(body) if fmt == "csv.gz" else body).decode()
+        part = list(csv.reader(io.StringIO(text, newline="")))
+        assert part[0] == HEADER, key
+        rows += part[1:]
+    assert rows == bulk_rows(0, 1200)
+    assert result["bytes"] == sum(len(s3.objects[("bkt", k)]) for k in parts)
+    assert result["watermark_after"] == "2025-03-01T00:19:59.000Z"
+    manifest = json.loads(s3.objects[("bkt", "out/acc/run=jr_b/_manifest.json")])
+    assert manifest["records"] == 1200 and manifest["parts"] == parts and manifest["format"] == fmt
+
+
+def test_bulk_csv_gz_of_an_empty_result_is_one_part_with_the_header():
+    result, s3, parts = run_bulk([bulk_csv(HEADER, [])], "csv.gz", watermark=None)
+    assert (result["records"], parts) == (0, ["out/acc/run=jr_b/part-00000.csv.gz"])
+    assert gzip.decompress(s3.objects[("bkt", parts[0])]) == b'"Id","Name","Description","SystemModstamp"\n'
+
+
+def test_bulk_pages_with_different_columns_fail_the_query():
+    pages = [bulk_csv(HEADER, bulk_rows(0, 3)), bulk_csv(HEADER[:2], [r[:2] for r in bulk_rows(3, 3)])]
+    with pytest.raises(sx.JobError, match="do not have the same columns"):
+        run_bulk(pages, "csv.gz")
+
+
+def test_bulk_jsonl_gz_parts_hold_the_records_with_nulls():
+    pages = [bulk_csv(HEADER, bulk_rows(0, 900)), bulk_csv(HEADER, bulk_rows(900, 100))]
+    result, s3, parts = run_bulk(pages, "jsonl.gz")
+    assert result["records"] == 1000 and len(parts) > 1
+    records = [json.loads(line) for k in parts for line in gzip.decompress(s3.objects[("bkt", k)]).splitlines()]
+    assert records == [reference_line(HEADER, row) for row in bulk_rows(0, 1000)]
+    assert records[0]["Description"] is None and records[1]["Description"] == 'say "1"'
+
+
+# -- Parquet, read back with pyarrow -----------------------------------------------------
+
+
+def read_parquet(body):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(io.BytesIO(body)).to_pylist()
+
+
+def test_bulk_parquet_parts_read_back_with_pyarrow():
+    pages = [bulk_csv(HEADER, bulk_rows(0, 300)), bulk_csv(HEADER, bulk_rows(300, 200))]
+    result, s3, parts = run_bulk(pages, "parquet", max_part_bytes=20_000)
+    assert result["records"] == 500 and len(parts) == result["parts"] > 1
+    assert all(k.endswith(".parquet") and s3.objects[("bkt", k)][:4] == b"PAR1" for k in parts)
+    records = [r for k in parts for r in read_parquet(s3.objects[("bkt", k)])]
+    assert records == [reference_line(HEADER, row) for row in bulk_rows(0, 500)]
+    assert result["watermark_after"] == "2025-03-01T00:08:19.000Z"
+
+
+@pytest.fixture(scope="module")
+def key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def test_rest_parquet_keeps_json_types_and_nested_records(key):
+    def typed(n):
+        record = rec(n)
+        record.update(NumberOfEmployees=n * 10, IsPartner=n % 2 == 0, AnnualRevenue=n + 0.5)
+        return record
+
+    pages = [page([typed(i) for i in range(0, 5)], "/n/2"), page([typed(i) for i in range(5, 9)])]
+    s3 = FakeS3()
+    result = sx.run_query(sf_session(key, FakeHttp([token_ok()], pages)), s3, "bkt", "out/", "jr_p",
+                          {"name": "a", "soql": "SELECT Id, Name, Owner.Name, NumberOfEmployees, IsPartner, "
+                                                "AnnualRevenue FROM Account", "format": "parquet"}, 10_000)
+    parts = sorted(k for _b, k in s3.objects if "/part-" in k)
+    assert result["records"] == 9 and parts == ["out/a/run=jr_p/part-00000.parquet"]
+    records = read_parquet(s3.objects[("bkt", parts[0])])
+    assert records[3] == {"Id": "0013", "Name": "A3", "Owner": {"Name": "O"}, "NumberOfEmployees": 30,
+                          "IsPartner": False, "AnnualRevenue": 3.5}
+    assert [r["Id"] for r in records] == [f"001{i}" for i in range(9)]
+
+
+# -- the part writer's thread ------------------------------------------------------------
+
+
+class RefusingS3(FakeS3):
+    def __init__(self, refuse_after):
+        super().__init__()
+        self.refuse_after = refuse_after
+
+    def put_object(self, Bucket, Key, Body, ContentType):  # noqa: N803 - boto3's names
+        if "/part-" in Key and self.refuse_after == 0:
+            raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+        self.refuse_after -= "/part-" in Key
+        super().put_object(Bucket, Key, Body, ContentType)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl.gz", "csv.gz"])
+def test_an_upload_error_in_the_writer_thread_fails_the_query_and_moves_no_mark(fmt):
+    pages = [bulk_csv(HEADER, bulk_rows(0, 2000))]
+    s3 = RefusingS3(refuse_after=1)
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+        run_bulk(pages, fmt, max_part_bytes=5_000, s3=s3)
+    keys = [k for _b, k in s3.objects]
+    assert len([k for k in keys if "/part-" in k]) == 1
+    assert not any(k.endswith("_manifest.json") or k.endswith("_watermark.json") for k in keys)
+
+
+def test_the_part_writer_stops_its_thread_after_a_failure_upstream():
+    writer = sx.PartWriter(FakeS3(), "bkt", "out/x/", 1 << 20, "jsonl.gz")
+    writer.add_lines('{"a":1}\n', 1)
+    writer.abort()
+    assert not writer._thread.is_alive()
+    parquet = sx.PartWriter(FakeS3(), "bkt", "out/y/", 1 << 20, "parquet")
+    assert parquet._thread is None
+    parquet.abort()
+
+
+# -- Bulk API 2.0 result pages: pipelined, a broken page asked for again ----------------------
+
+
+class PageResponse:
+    def __init__(self, status, body, headers=None, break_after=None):
+        self.status_code = status
+        self.headers = headers or {}
+        self._body = body
+        self.break_after = break_after
+        self.closed = False
+
+    def json(self):
+        return self._body
+
+    def iter_content(self, chunk_size):
+        import requests
+
+        assert not self.closed, "read after close"
+        data = self._body
+        for start in range(0, len(data), 4):
+            if self.break_after is not None and start >= self.break_after:
+                raise requests.exceptions.ChunkedEncodingError("connection broken")
+            yield data[start:start + 4]
+
+    def close(self):
+        self.closed = True
+
+
+class BulkHttp:
+    """Answers a Bulk API 2.0 query job by URL: three result pages, the second breaks off once."""
+
+    PAGES = {None: (b'"Id"\n"1"\n"2"\n', "MjA"), "MjA": (b'"Id"\n"3"\n"4"\n', "NDA"), "NDA": (b'"Id"\n"5"\n', "null")}
+
+    def __init__(self, breaks=1):
+        import threading
+
+        self.headers = {}
+        self.calls = []
+        self.breaks = breaks
+        self.lock = threading.Lock()
+
+    def post(self, url, data=None, headers=None, timeout=None):
+        return token_ok()
+
+    def request(self, method, url, params=None, json=None, headers=None, timeout=None, stream=False):
+        with self.lock:
+            self.calls.append((method, url.rsplit("/", 1)[-1], dict(params or {})))
+            if method == "POST":
+                return PageResponse(200, {"id": "750000000000001"})
+            if method == "DELETE":
+                return PageResponse(204, None)
+            if not url.endswith("/results"):
+                return PageResponse(200, {"state": "JobComplete"})
+            body, locator = self.PAGES[(params or {}).get("locator")]
+            broken = None
+            if (params or {}).get("locator") == "MjA" and self.breaks:
+                self.breaks -= 1
+                broken = 6
+            return PageResponse(200, body, {"Sforce-Locator": locator}, break_after=broken)
+
+
+def test_bulk_result_pages_are_pipelined_and_a_broken_page_is_asked_for_again(key):
+    http = BulkHttp(breaks=1)
+    sf = sf_session(key, http)
+    spools = list(sf.bulk_pages("SELECT Id FROM Account", max_records=2))
+    assert [s.read() for s in spools] == [body for body, _locator in BulkHttp.PAGES.values()]
+    results = [c for c in http.calls if c[1] == "results"]
+    assert [c[2].get("locator") for c in results].count("MjA") == 2, "the broken page came again"
+    assert sorted(c[2].get("locator", "-") for c in results) == ["-", "MjA", "MjA", "NDA"]
+    assert all(c[2]["maxRecords"] == "2" for c in results)
+    assert http.calls[-1][0] == "DELETE"
+
+    http = BulkHttp(breaks=5)
+    sf = sf_session(key, http)
+    sf.max_attempts = 3
+    with pytest.raises(sx.JobError, match="broke off after 3 attempts: ChunkedEncodingError"):
+        list(sf.bulk_pages("SELECT Id FROM Account"))
+    assert [c[2].get("locator") for c in http.calls if c[1] == "results"].count("MjA") == 3
+    assert http.calls[-1][0] != "DELETE"
