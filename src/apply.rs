@@ -20,7 +20,7 @@ use crate::plan::{
 use crate::policy;
 use crate::report::Reporter;
 use crate::salesforce::Salesforce;
-use crate::secret_doc::{JobSettings, SecretDocument};
+use crate::secret_doc::SecretDocument;
 use crate::verify::{self, VerifyReport};
 use serde::Serialize;
 
@@ -483,14 +483,7 @@ async fn execute(
     plan: &Plan,
     rep: &Reporter,
 ) -> Result<Executed> {
-    let settings = JobSettings::desired(
-        &config.salesforce,
-        observed
-            .secret
-            .as_ref()
-            .and_then(|s| s.document.as_ref())
-            .map(|d| &d.settings),
-    );
+    let settings = observed.desired_settings(config);
     let tags = managed_tags(&config.name);
     let mut key_generated = false;
 

@@ -7,11 +7,11 @@
 use crate::aws::SecretStore;
 use crate::config::Config;
 use crate::crypto::{self, CertificateInfo};
-use crate::error::{Failure, Result};
+use crate::error::Result;
 use crate::instructions;
 use crate::metadata::{self, FileAction, FileOutcome};
 use crate::report::Reporter;
-use crate::secret_doc::SecretDocument;
+use crate::verify;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -50,23 +50,7 @@ pub async fn run(
         metadata::check_dir(dir)?;
     }
     rep.progress("Reading the certificate from Secrets Manager");
-    let version = aws
-        .current_version(&config.secret.name)
-        .await
-        .map_err(|f| {
-            if f.code == "aws.ResourceNotFoundException" {
-                Failure::runtime(
-                    "secret.missing",
-                    format!("the secret {} does not exist", config.secret.name),
-                )
-                .with_fix(
-                    "run `sfglue apply` first: it creates the key, the certificate and the secret",
-                )
-            } else {
-                f
-            }
-        })?;
-    let doc = SecretDocument::parse(&config.secret.name, &version.text)?;
+    let (version_id, doc) = verify::current_document(aws, &config.secret.name).await?;
     let certificate = crypto::certificate_info(&doc.certificate_pem)?;
 
     let written = instructions::write(config, &doc.certificate_pem, &certificate)?;
@@ -119,7 +103,7 @@ pub async fn run(
         }
     };
     Ok(InstructionsReport {
-        secret_version: version.version_id,
+        secret_version: version_id,
         certificate,
         setup_steps: written,
         metadata,

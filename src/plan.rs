@@ -29,6 +29,19 @@ pub struct Observed {
     pub trigger: Option<ObservedTrigger>,
 }
 
+impl Observed {
+    /// The settings the secret should hold: the config's, given the settings of the version in
+    /// use (read when the secret is sfglue's), so a blue/green rotation is not undone.
+    pub fn desired_settings(&self, config: &Config) -> JobSettings {
+        let in_use = self
+            .secret
+            .as_ref()
+            .and_then(|s| s.document.as_ref())
+            .map(|d| &d.settings);
+        JobSettings::desired(&config.salesforce, in_use)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ObservedSecret {
     pub arn: String,
@@ -281,14 +294,7 @@ fn strings(v: Vec<&'static str>) -> Vec<String> {
 pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed, adopt: bool) -> Plan {
     let name = &config.name;
     let mut changes = Vec::new();
-    let settings = JobSettings::desired(
-        &config.salesforce,
-        observed
-            .secret
-            .as_ref()
-            .and_then(|s| s.document.as_ref())
-            .map(|d| &d.settings),
-    );
+    let settings = observed.desired_settings(config);
 
     // 1. The secret (with the key inside). An existing key is kept; only settings change.
     let secret_arn = observed.secret.as_ref().map(|s| s.arn.clone());

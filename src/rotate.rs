@@ -25,7 +25,7 @@ use crate::instructions;
 use crate::preflight;
 use crate::report::Reporter;
 use crate::salesforce::Salesforce;
-use crate::secret_doc::{JobSettings, SecretDocument};
+use crate::secret_doc::{self, JobSettings, SecretDocument};
 use crate::verify;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -96,11 +96,7 @@ pub async fn read_versions(config: &Config, aws: &impl SecretStore) -> Result<Ve
     let name = &config.secret.name;
     // Asked first: moto answers ListSecretVersionIds on a missing secret with a bare 500.
     if aws.describe_secret(name).await?.is_none() {
-        return Err(Failure::runtime(
-            "secret.missing",
-            format!("the secret {name} does not exist"),
-        )
-        .with_fix("run `sfglue apply` first: it creates the key and the secret"));
+        return Err(secret_doc::secret_missing(name));
     }
     let listed: Vec<VersionLabels> = aws.list_versions(name).await?;
     let mut out = Vec::new();

@@ -10,6 +10,15 @@ use crate::error::{Failure, Result};
 use crate::secret::Sensitive;
 use serde::{Deserialize, Serialize};
 
+/// The failure of a command that needs the secret before `apply` has made it.
+pub fn secret_missing(name: &str) -> Failure {
+    Failure::runtime(
+        "secret.missing",
+        format!("the secret {name} does not exist"),
+    )
+    .with_fix("run `sfglue apply` first: it creates the key, the certificate and the secret")
+}
+
 pub const SCHEMA: &str = "sfglue/v1";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use crate::error::{ExitClass, Failure, Result};
 use crate::preflight;
 use crate::report::Reporter;
 use crate::salesforce::{Salesforce, SignInProof};
-use crate::secret_doc::{JobSettings, SecretDocument};
+use crate::secret_doc::{self, JobSettings, SecretDocument};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -54,6 +54,25 @@ pub struct JobRunReport {
 pub trait VerifyAws: SecretStore + JobService + RunLogs {}
 impl<T: SecretStore + JobService + RunLogs> VerifyAws for T {}
 
+/// The secret's AWSCURRENT version: its id and its document. A secret that does not exist yet
+/// is `secret.missing`, with the fix.
+pub async fn current_document(
+    aws: &impl SecretStore,
+    name: &str,
+) -> Result<(String, SecretDocument)> {
+    let version = aws.current_version(name).await.map_err(|f| {
+        if f.code == "aws.ResourceNotFoundException" {
+            secret_doc::secret_missing(name)
+        } else {
+            f
+        }
+    })?;
+    Ok((
+        version.version_id,
+        SecretDocument::parse(name, &version.text)?,
+    ))
+}
+
 pub async fn run(
     config: &Config,
     aws: &impl VerifyAws,
@@ -62,21 +81,7 @@ pub async fn run(
     run_job: bool,
 ) -> Result<VerifyReport> {
     rep.progress("Reading the key from Secrets Manager");
-    let version = aws
-        .current_version(&config.secret.name)
-        .await
-        .map_err(|f| {
-            if f.code == "aws.ResourceNotFoundException" {
-                Failure::runtime(
-                    "secret.missing",
-                    format!("the secret {} does not exist", config.secret.name),
-                )
-                .with_fix("run `sfglue apply` first: it creates the key and the secret")
-            } else {
-                f
-            }
-        })?;
-    let doc = SecretDocument::parse(&config.secret.name, &version.text)?;
+    let (version_id, doc) = current_document(aws, &config.secret.name).await?;
     let settings = &doc.settings;
     let from_config = JobSettings::desired(&config.salesforce, Some(settings));
     let differing = settings.differing_fields(&from_config);
@@ -140,7 +145,7 @@ pub async fn run(
     };
 
     Ok(VerifyReport {
-        secret_version: version.version_id,
+        secret_version: version_id,
         certificate,
         sign_in,
         job_run,
