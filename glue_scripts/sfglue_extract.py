@@ -39,6 +39,7 @@ import os
 import queue
 import random
 import re
+import struct
 import sys
 import tempfile
 import threading
@@ -96,6 +97,9 @@ CONTENT_TYPES = {"jsonl": "application/x-ndjson", "jsonl.gz": "application/gzip"
 GZIP_LEVEL = 1
 # Chunks (a few MiB each) waiting for the part writer's thread: bounds the memory it may hold.
 WRITE_QUEUE_DEPTH = 4
+# Threads that gzip the chunks of a part side by side (zlib lets go of the GIL), at most this
+# many and no more than the CPUs; with one CPU a part is compressed as one plain stream.
+GZIP_THREADS = min(4, os.cpu_count() or 1)
 # Bulk CSV is read this many bytes at a time, cut after the last whole record, and written
 # through or converted chunk by chunk. Parts are cut between chunks, so a part can exceed
 # --max_part_bytes by one chunk.
@@ -688,9 +692,9 @@ class Salesforce:
         return int(page.get("totalSize", 0))
 
     def bulk_pages(self, soql: str, counter: Optional[Counter] = None, max_records: int = 0,
-                   timeout: float = 6 * 3600, poll_max: float = 10.0) -> Iterator[list]:
+                   timeout: float = 6 * 3600, poll_max: float = 10.0) -> Iterator["ResultPage"]:
         """Bulk API 2.0 query job: create, poll until JobComplete, then every CSV result page
-        (followed by Sforce-Locator) as an open temporary file. Each page is spooled to disk
+        (followed by Sforce-Locator) as a ResultPage (an open temporary file). Each page is spooled to disk
         first, so a dropped connection retries the page and memory stays bounded."""
         base = self.data_path("jobs/query")
         job = self.request("POST", base, counter, body={
@@ -760,9 +764,13 @@ class Salesforce:
         attempt = 1
         while True:
             spool = tempfile.TemporaryFile()
+            line_breaks = 0
+            last = b""
             try:
                 for chunk in response.iter_content(chunk_size=1024 * 1024):
                     spool.write(chunk)
+                    line_breaks += chunk.count(b"\n")
+                    last = chunk[-1:] or last
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 spool.close()
@@ -780,7 +788,42 @@ class Salesforce:
                 raise
             response.close()
             spool.seek(0)
-            return spool
+            return ResultPage(spool, _announced_records(response), line_breaks, last == b"\n")
+
+
+def _announced_records(response: Any) -> Optional[int]:
+    """Sforce-NumberOfRecords, the records Salesforce says a result page holds (None if absent)."""
+    text = response.headers.get("Sforce-NumberOfRecords") or ""
+    return int(text) if text.isdigit() else None
+
+
+class ResultPage:
+    """A downloaded Bulk API 2.0 result page: its body in a temporary file (read it like a file),
+    the record count Salesforce announced for it and the line breaks counted while it arrived."""
+
+    def __init__(self, file: Any, announced: Optional[int], line_breaks: int, ends_with_lf: bool):
+        self.file = file
+        self.announced = announced
+        self.line_breaks = line_breaks
+        self.ends_with_lf = ends_with_lf
+
+    @property
+    def lines_are_records(self) -> bool:
+        """True when every line after the header is one whole record, so records can be cut and
+        counted at line breaks without parsing. Every record ends with a line break (the last
+        may lack it) and a line break inside a value or a blank line only adds lines: as many
+        lines after the header as the records Salesforce announced means there are neither."""
+        lines = self.line_breaks + (0 if self.ends_with_lf else 1)
+        return self.announced is not None and lines - 1 == self.announced
+
+    def read(self, size: int = -1) -> bytes:
+        return self.file.read(size)
+
+    def readline(self) -> bytes:
+        return self.file.readline()
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _close_spool(body: Any) -> None:
@@ -917,27 +960,31 @@ def quoted_rows(text: str, width: int) -> Optional[Iterator]:
     return map(_SPLIT_FIELDS, inside)
 
 
-def csv_chunks(spool: Any, field: Optional[str], as_records: bool, block_size: int = 0) -> Iterator[tuple]:
+def csv_chunks(spool: Any, field: Optional[str], as_records: bool, block_size: int = 0,
+               lines_are_records: bool = False) -> Iterator[tuple]:
     """A Bulk API 2.0 CSV result page, about `block_size` bytes (CSV_BLOCK_BYTES) of whole
     records at a time, as (records, None, n, values) or, without as_records, as
     (None, JSON Lines text, n, values); values are the watermark field's. Every CSV value is
-    text; an empty value becomes null."""
-    header = index = None
-    for head, data, count, _values in csv_blocks(spool, None, block_size):
+    text; an empty value becomes null. `lines_are_records` as for csv_blocks."""
+    header = index = plain_lines = None
+    for head, data, count, _values in csv_blocks(spool, None, block_size, lines_are_records):
         if header is None:
             header = next(csv.reader([head.decode("utf-8")]))
             lowered = [h.lower() for h in header]
             index = lowered.index(field.lower()) if field and field.lower() in lowered else None
+            plain_lines = PlainJsonLines(header)
         if not count:
             continue
         text = data.decode("utf-8")
+        if not as_records and needs_no_json_escape(data):
+            # The usual Bulk data: converted without a step per record.
+            converted = plain_lines.convert(text, count, index)
+            if converted is not None:
+                lines, values = converted
+                yield None, lines, count, values
+                continue
         split = quoted_rows(text, len(header))
         plain = split is not None and needs_no_json_escape(data)
-        if plain and index is None and not as_records:
-            # The usual Bulk data: rows go straight from the split into the template.
-            yield None, "\n".join(map(_template(header, True).__mod__, map(tuple, split))).replace(
-                '":""', '":null') + "\n", count, None
-            continue
         if split is not None:
             rows = list(split)
         else:
@@ -948,6 +995,78 @@ def csv_chunks(spool: Any, field: Optional[str], as_records: bool, block_size: i
             yield records, None, len(records), values
         else:
             yield None, jsonl_of_rows(header, rows, plain), len(rows), values
+
+
+_RECORD_BREAK = '"\n"'
+_COUNT_RECORD_BREAKS = methodcaller("count", _RECORD_BREAK)
+_SPLIT_RECORD_BREAK = methodcaller("split", _RECORD_BREAK)
+
+
+class PlainJsonLines:
+    """JSON Lines from Bulk CSV in which every value is quoted and holds no quote, no line break
+    and nothing JSON escapes (how Bulk API 2.0 writes most data), made without a step per record
+    in Python: the text is cut at its `","` separators (one C call), the pieces that end a record
+    (`last"\n"first`) get the JSON between two records (`last"}\n{"Id":"first`, a map of C
+    calls), and the pieces are joined back with the JSON between two values of a record
+    (`","Name":"`) in the separators' place.
+
+    The shape is proven with counts (C calls), for n line breaks and w columns. The text starts
+    with `"` and ends with `"\n`; between those two (the inner text) it holds n(w - 1)
+    separators and n - 1 record breaks `"\n"`, exactly one in each piece that ends a record
+    (every (w - 1)-th), so every record has w values. Those separators, breaks, the first and
+    the last quote do not overlap (split and count find disjoint matches, the breaks lie inside
+    pieces, the first and last quote outside the inner text), so they hold 2wn distinct quotes
+    and n line breaks: when the text holds no more than that, no value holds a quote or a line
+    break. Such a text is parsed one way only, the way csv.reader would."""
+
+    def __init__(self, header: list):
+        keys = [_ESCAPE(h) for h in header]
+        self.width = len(keys)
+        self.first = "{" + keys[0] + ':"'
+        self.separators = ['",' + key + ':"' for key in keys[1:]]
+        self.next_record = methodcaller("replace", _RECORD_BREAK, '"}\n' + self.first)
+
+    def convert(self, text: str, records: int, index: Optional[int]) -> Optional[tuple]:
+        """(JSON Lines, the values of column `index` or None) for `records` whole records with
+        LF line ends, or None when the text does not have the shape above."""
+        width, n = self.width, records
+        if (not n or text.count("\n") != n or text[0] != '"' or not text.endswith('"\n')
+                or text.count('"') != 2 * width * n):
+            return None
+        inner = text[1:-2]
+        if inner.count(_RECORD_BREAK) != n - 1:
+            return None
+        pieces = inner.split('","')
+        inner = None
+        if len(pieces) != n * (width - 1) + 1:
+            return None
+        if width == 1:
+            column = pieces[0].split(_RECORD_BREAK) if index is not None else None
+            pieces = [self.next_record(pieces[0])]
+        else:
+            ends = pieces[width - 1:-1:width - 1]
+            if ends and set(map(_COUNT_RECORD_BREAKS, ends)) != {1}:
+                return None
+            column = self._column(pieces, ends, index) if index is not None else None
+            pieces[width - 1:-1:width - 1] = map(self.next_record, ends)
+            ends = None
+        joined = [None] * (2 * len(pieces) - 1)
+        joined[0::2] = pieces
+        joined[1::2] = self.separators * n
+        pieces = None
+        lines = (self.first + "".join(joined) + '"}\n').replace('":""', '":null')
+        return lines, ([v or None for v in column] if column is not None else None)
+
+    def _column(self, pieces: list, ends: list, index: int) -> list:
+        """Column `index` (w > 1): inner columns are every (w - 1)-th piece; the first and the
+        last column share the pieces that end a record."""
+        width = self.width
+        if 0 < index < width - 1:
+            return pieces[index::width - 1]
+        halves = list(map(_SPLIT_RECORD_BREAK, ends))
+        if index == 0:
+            return [pieces[0]] + [h[1] for h in halves]
+        return [h[0] for h in halves] + [pieces[-1]]
 
 
 def _column(rows: list, index: int) -> list:
@@ -979,12 +1098,22 @@ def csv_record_end(data: bytes) -> tuple:
     return cut, records
 
 
-def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0) -> Iterator[tuple]:
+def _line_end(data: bytes) -> tuple:
+    """csv_record_end for data in which every line is one record."""
+    end = data.rfind(b"\n") + 1
+    return end, data.count(b"\n", 0, end)
+
+
+def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0,
+               lines_are_records: bool = False) -> Iterator[tuple]:
     """A Bulk API 2.0 CSV result page as it is, for the csv formats: (header line, bytes of whole
     records, record count, watermark values or None), about `block_size` bytes (CSV_BLOCK_BYTES)
     at a time. Nothing is parsed except, when a watermark is set, the records of each block (for
-    that column). A page with no records gives (header, b"", 0, None) once."""
+    that column). A page with no records gives (header, b"", 0, None) once. With
+    `lines_are_records` (ResultPage.lines_are_records) blocks are cut and counted at line breaks;
+    otherwise the quotes are followed (csv_record_end)."""
     block_size = block_size or CSV_BLOCK_BYTES
+    record_end = _line_end if lines_are_records else csv_record_end
     header = spool.readline()  # field names hold no line break
     if not header.strip():
         return
@@ -1001,7 +1130,7 @@ def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0) -> Iterato
         data = pending + block if pending else block
         if not block and data and not data.endswith(b"\n"):
             data += b"\n"
-        end, count = csv_record_end(data)
+        end, count = record_end(data)
         if not block and end < len(data):
             raise JobError("a Bulk API 2.0 result page ends inside a quoted value")
         pending = data[end:]
@@ -1196,6 +1325,87 @@ class _SpoolBuffer:
             self._file = None
 
 
+class GzipMember:
+    """One gzip member (a whole .gz file) made from chunks compressed side by side, the way pigz
+    does it: each chunk is raw deflate primed with the 32 KiB before it (what the reader's
+    window holds there) and ended with a sync flush (a byte boundary, not the last block), so
+    the chunks' output concatenated is one deflate stream; the CRC-32 and length of the whole
+    data and an empty last block close it. Any gzip reader reads it as an ordinary file.
+    compress() returns the output that is ready, in order; finish() the rest."""
+
+    HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no time, OS unknown
+    WINDOW = 32 * 1024
+
+    def __init__(self, level: int, pool: Optional[ThreadPoolExecutor]):
+        self.level = level
+        self.pool = pool
+        self.crc = 0
+        self.size = 0
+        self.tail = b""
+        self.pending: list = []
+        self.started = False
+        # Without a pool, one compressor carries the whole stream (a sync flush per chunk).
+        self.single = None if pool else zlib.compressobj(level, zlib.DEFLATED, -15)
+
+    def compress(self, data: bytes) -> bytes:
+        if not data:
+            return b""
+        out = b"" if self.started else self.HEADER
+        self.started = True
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
+        if self.single is not None:
+            return out + self.single.compress(data) + self.single.flush(zlib.Z_SYNC_FLUSH)
+        self.pending.append((len(data), self.pool.submit(_deflate_chunk, data, self.level, self.tail)))
+        self.tail = data[-self.WINDOW:]
+        # Hand back what is done, keeping a chunk in flight per thread.
+        while self.pending and (len(self.pending) > GZIP_THREADS or self.pending[0][1].done()):
+            out += self.pending.pop(0)[1].result()
+        return out
+
+    @property
+    def in_flight(self) -> int:
+        """Bytes handed to compress() whose output has not come back yet (more than it will be)."""
+        return sum(size for size, _future in self.pending)
+
+    def drain(self) -> bytes:
+        """The output of every chunk still in flight."""
+        out = b"".join(future.result() for _size, future in self.pending)
+        self.pending = []
+        return out
+
+    def finish(self) -> bytes:
+        out = (b"" if self.started else self.HEADER) + self.drain()
+        last = self.single or zlib.compressobj(self.level, zlib.DEFLATED, -15)
+        return out + last.flush(zlib.Z_FINISH) + struct.pack("<II", self.crc, self.size & 0xFFFFFFFF)
+
+    def cancel(self) -> None:
+        for _size, future in self.pending:
+            future.cancel()
+        self.pending = []
+
+
+def _deflate_chunk(data: bytes, level: int, window: bytes) -> bytes:
+    compressor = (zlib.compressobj(level, zlib.DEFLATED, -15, zdict=window) if window
+                  else zlib.compressobj(level, zlib.DEFLATED, -15))
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+_GZIP_POOL: Optional[ThreadPoolExecutor] = None
+_GZIP_POOL_LOCK = threading.Lock()
+
+
+def gzip_pool() -> Optional[ThreadPoolExecutor]:
+    """The threads shared by every part writer of the run (None with one CPU)."""
+    global _GZIP_POOL
+    if GZIP_THREADS < 2:
+        return None
+    with _GZIP_POOL_LOCK:
+        if _GZIP_POOL is None:
+            _GZIP_POOL = ThreadPoolExecutor(max_workers=GZIP_THREADS, thread_name_prefix="gzip")
+        return _GZIP_POOL
+
+
 _FINAL = object()  # the part writer's thread: upload the last part, then stop
 _ABORT = object()  # the part writer's thread: drop the part being filled, then stop
 
@@ -1238,7 +1448,7 @@ class PartWriter:
         # depend on the part size (or on the record count).
         self.buffer = _SpoolBuffer()
         gz = self.format.endswith(".gz")
-        self._gzip = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if gz else None
+        self._gzip = GzipMember(GZIP_LEVEL, gzip_pool()) if gz else None
         self._rows = []
         self._raw = 0
         self._has_data = False
@@ -1319,7 +1529,7 @@ class PartWriter:
         while True:
             item = self._queue.get()
             if item is _ABORT:
-                self.buffer.close()
+                self._drop_part()
                 return
             if self._failure is not None:
                 continue  # drained until the caller learns of the failure and stops
@@ -1330,21 +1540,29 @@ class PartWriter:
                 self._write(item)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 self._failure = exc
-                self.buffer.close()
+                self._drop_part()
                 if item is _FINAL:
                     return
+
+    def _drop_part(self) -> None:
+        if self._gzip is not None:
+            self._gzip.cancel()
+        self.buffer.close()
 
     def _compress(self, data: bytes) -> bytes:
         if self._gzip is None:
             return data
-        # A sync flush per chunk: the part's size is known after every chunk (it costs little).
-        return self._gzip.compress(data) + self._gzip.flush(zlib.Z_SYNC_FLUSH)
+        # A sync flush per chunk: the part's size is known as its chunks come back (it costs little).
+        return self._gzip.compress(data)
 
     def _write(self, data: bytes) -> None:
         if not self._has_data and self.header:
             data = self.header + data
         self._has_data = True
         self.buffer += self._compress(data)
+        if self._gzip is not None and len(self.buffer) + self._gzip.in_flight >= self.max_part_bytes:
+            # Near the limit the size must be known: wait for the chunks in flight.
+            self.buffer += self._gzip.drain()
         if len(self.buffer) >= self.max_part_bytes:
             self._upload()
 
@@ -1355,7 +1573,7 @@ class PartWriter:
             pq.write_table(pa.Table.from_pylist(self._rows), sink, compression="snappy")
             return sink.getvalue()
         if self._gzip is not None:
-            self.buffer += self._gzip.flush()
+            self.buffer += self._gzip.finish()
         return self.buffer.rewound()
 
     def _upload(self, final: bool = False) -> None:
@@ -1471,13 +1689,15 @@ def extract_records(sf: Salesforce, soql: str, api: str, fmt: str, name: str, wr
         for spool in prefetch(pages, depth=1):
             result["pages"] += 1
             try:
+                by_line = spool.lines_are_records
                 if fmt in CSV_FORMATS:
-                    for header, data, count, values in csv_blocks(spool, field):
+                    for header, data, count, values in csv_blocks(spool, field, 0, by_line):
                         if values is not None:
                             high.see_values(values)
                         writer.add_csv(header, data, count)
                     continue
-                for records, lines, count, values in csv_chunks(spool, field, fmt == "parquet"):
+                for records, lines, count, values in csv_chunks(spool, field, fmt == "parquet", 0,
+                                                                by_line):
                     if values is not None:
                         high.see_values(values)
                     if records is not None:

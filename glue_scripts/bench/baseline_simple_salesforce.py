@@ -1,6 +1,8 @@
 """The benchmark's baseline, written the common way: simple-salesforce signs in with the JWT
 bearer flow, ``query_all`` (or ``bulk2.<Object>.query``) reads everything into a list, and one
-``json.dumps`` (or the joined CSV) goes to S3 in one ``put_object``.
+``json.dumps`` goes to S3 in one ``put_object``. For Bulk, ``--bulk-output csv`` writes the
+result pages joined as one CSV object instead (no parsing at all), ``json`` parses them with
+``csv.DictReader`` into one list of records first (an empty value as null, as sfglue writes it).
 
 simple-salesforce builds only https://…salesforce.com URLs; a requests.Session rewrites those to
 the emulator's plain-HTTP base URL (as emulators/salesforce/clients/python does). Prints one JSON
@@ -8,6 +10,8 @@ line: records, bytes. Never the key or the token.
 """
 
 import argparse
+import csv
+import io
 import json
 import os
 import re
@@ -37,6 +41,7 @@ def main():
     parser.add_argument("--soql", required=True)
     parser.add_argument("--object", required=True)
     parser.add_argument("--api", choices=("rest", "bulk"), default="rest")
+    parser.add_argument("--bulk-output", choices=("csv", "json"), default="csv")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     endpoint = os.environ["AWS_ENDPOINT_URL"]
@@ -50,10 +55,16 @@ def main():
         records = sf.query_all(args.soql)["records"]
         count = len(records)
         body = json.dumps(records).encode()
-    else:
+    elif args.bulk_output == "csv":
         pages = list(getattr(sf.bulk2, args.object).query(args.soql, wait=0.2))
         count = sum(max(0, page.count("\n") - 1) for page in pages)
         body = "".join(pages).encode()
+    else:
+        records = [{k: (v if v != "" else None) for k, v in row.items()}
+                   for page in getattr(sf.bulk2, args.object).query(args.soql, wait=0.2)
+                   for row in csv.DictReader(io.StringIO(page, newline=""))]
+        count = len(records)
+        body = json.dumps(records).encode()
     bucket, key = re.match(r"^s3://([^/]+)/(.+)$", args.output).groups()
     boto3.client("s3", endpoint_url=endpoint, config=config).put_object(Bucket=bucket, Key=key, Body=body)
     print(json.dumps({"records": count, "bytes": len(body)}))

@@ -10,12 +10,17 @@ cargo if missing), seeds a 20-field Account generator, and runs each side as its
 - sfglue: the Glue script itself (api=rest, or api=bulk), gzip JSON Lines parts to S3; for Bulk
   also with ``format: csv.gz`` (Bulk API 2.0's CSV written through, gzip), see --bulk-formats.
 - baseline (REST): simple-salesforce ``query_all`` into a list, then one ``json.dumps`` to S3.
-- baseline (Bulk): simple-salesforce ``bulk2.<Object>.query`` pages collected into a list, then
-  one CSV object to S3.
+- baselines (Bulk), see --bulk-baselines: ``csv``, simple-salesforce ``bulk2.<Object>.query``
+  pages collected into a list, then one CSV object to S3 (no parsing); ``json``, the same pages
+  parsed with ``csv.DictReader`` into one list of records, then one ``json.dumps`` to S3. Each
+  sfglue format is compared with the baseline that writes the same kind of data (csv.gz with
+  csv, jsonl.gz and parquet with json); the other ratio is printed too.
 
 Each process's peak memory is its max RSS from ``os.wait4`` (the same measure for both sides);
-records per second is records / wall time of the process (sign-in and S3 writes included).
-Bounded: every process has a timeout, the record counts are fixed by the arguments.
+records per second is records / wall time of the process (sign-in and S3 writes included). The
+CPU seconds of the process, of the emulator and of moto during it show where the time went
+(all three share the machine). Bounded: every process has a timeout, the record counts are
+fixed by the arguments.
 """
 
 import argparse
@@ -102,10 +107,28 @@ def emulator_binary():
     return binary
 
 
-def measured(argv, env, log_dir, name):
-    """Run argv; return (seconds, max RSS in MiB, stdout, stderr)."""
+def cpu_seconds(pid):
+    """User + system CPU seconds a running process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Servers:
+    """The emulator and moto processes, whose CPU use during each measured run is reported."""
+
+    def __init__(self, *pids):
+        self.pids = pids
+
+    def cpu(self):
+        return [cpu_seconds(pid) for pid in self.pids]
+
+
+def measured(argv, env, log_dir, name, servers):
+    """Run argv; return (seconds, max RSS in MiB, stdout, stderr, CPU seconds of the process and
+    of each server during it)."""
     out_path = Path(log_dir) / f"{name}.stdout"
     err_path = Path(log_dir) / f"{name}.stderr"
+    servers_before = servers.cpu()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.monotonic()
         proc = subprocess.Popen([str(a) for a in argv], stdout=out, stderr=err, env=env, cwd=REPO)
@@ -121,13 +144,18 @@ def measured(argv, env, log_dir, name):
             time.sleep(0.02)
         seconds = time.monotonic() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
+    cpu = [usage.ru_utime + usage.ru_stime] + [b - a for a, b in zip(servers_before, servers.cpu())]
     stdout, stderr = out_path.read_text(), err_path.read_text()
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed (exit {proc.returncode}):\n{stderr[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, stdout, stderr
+    return seconds, usage.ru_maxrss / 1024, stdout, stderr, cpu
 
 
-def run_case(aws, env, arn, api, count, log_dir, results, formats=("jsonl.gz",), profile=None):
+def cpu_text(cpu):
+    return f"CPU s: itself {cpu[0]:.1f}, emulator {cpu[1]:.1f}, moto {cpu[2]:.1f}"
+
+
+def run_case(env, arn, api, count, log_dir, results, servers, formats, baselines, profile=None):
     soql = f"SELECT {', '.join(FIELDS)} FROM Account"
     for fmt in formats:
         run_id = f"bench-{api}-{count}-{fmt}"
@@ -136,29 +164,37 @@ def run_case(aws, env, arn, api, count, log_dir, results, formats=("jsonl.gz",),
         if profile:
             # cProfile sees the main thread only (not the prefetch or part writer threads).
             python += ["-m", "cProfile", "-o", str(Path(profile) / f"{run_id}.prof")]
-        seconds, rss, stdout, _ = measured(
+        seconds, rss, stdout, _, cpu = measured(
             [*python, GLUE_SCRIPT, "--JOB_RUN_ID", run_id, "--secret_id", arn,
-             "--output_uri", "s3://sfglue-bench/sfglue/", "--queries", queries], env, log_dir, run_id)
+             "--output_uri", "s3://sfglue-bench/sfglue/", "--queries", queries],
+            env, log_dir, run_id, servers)
         line = next(line for line in stdout.splitlines() if line.startswith("sfglue summary "))
         summary = json.loads(line[len("sfglue summary "):])
         records = summary["records"]
         assert records == count, (records, count)
-        results.append((f"sfglue {fmt}", api, count, seconds, rss, summary["logins"], summary["bytes"]))
-        print(f"  sfglue {fmt:8} {api:4} {count:>9,} records {seconds:7.2f} s {count / seconds:>10,.0f} rec/s"
-              " "
-              f"peak RSS {rss:7.1f} MiB  (logins {summary['logins']}, api calls {summary['api_calls']}, "
-              f"{summary['queries'][0]['parts']} parts, {summary['bytes'] / 1e6:.1f} MB)", flush=True)
-    run_id = f"bench-{api}-{count}"
+        results.append((f"sfglue {fmt}", api, count, seconds, rss, fmt))
+        print(f"  sfglue {fmt:10} {count:>9,} records {seconds:7.2f} s {count / seconds:>10,.0f} rec/s "
+              f"peak RSS {rss:7.1f} MiB  ({summary['queries'][0]['parts']} parts, "
+              f"{summary['bytes'] / 1e6:.1f} MB; logins {summary['logins']}, "
+              f"api calls {summary['api_calls']}; {cpu_text(cpu)})", flush=True)
+    for kind in baselines:
+        run_id = f"bench-{api}-{count}-{kind}"
+        seconds, rss, stdout, _, cpu = measured(
+            [sys.executable, HERE / "baseline_simple_salesforce.py", "--secret_id", arn, "--api", api,
+             "--bulk-output", kind, "--soql", soql, "--object", "Account",
+             "--output", f"s3://sfglue-bench/baseline/{run_id}.{kind}"],
+            env, log_dir, "baseline-" + run_id, servers)
+        base = json.loads(stdout.strip().splitlines()[-1])
+        assert base["records"] == count, (base, count)
+        results.append((f"baseline {kind}", api, count, seconds, rss, kind))
+        print(f"  baseline {kind:8} {count:>9,} records {seconds:7.2f} s {count / seconds:>10,.0f} rec/s "
+              f"peak RSS {rss:7.1f} MiB  ({base['bytes'] / 1e6:.1f} MB in one object; {cpu_text(cpu)})",
+              flush=True)
 
-    seconds, rss, stdout, _ = measured(
-        [sys.executable, HERE / "baseline_simple_salesforce.py", "--secret_id", arn, "--api", api,
-         "--soql", soql, "--object", "Account", "--output", f"s3://sfglue-bench/baseline/{run_id}.json"],
-        env, log_dir, "baseline-" + run_id)
-    base = json.loads(stdout.strip().splitlines()[-1])
-    assert base["records"] == count, (base, count)
-    results.append(("baseline", api, count, seconds, rss, 1, base["bytes"]))
-    print(f"  baseline        {api:4} {count:>9,} records {seconds:7.2f} s {count / seconds:>10,.0f} rec/s "
-          f"peak RSS {rss:7.1f} MiB  ({base['bytes'] / 1e6:.1f} MB JSON/CSV in one object)", flush=True)
+
+def like_for_like(fmt):
+    """The baseline that writes the same kind of data as this sfglue format."""
+    return "csv" if fmt in ("csv", "csv.gz") else "json"
 
 
 def counts(text):
@@ -171,10 +207,15 @@ def main():
     parser.add_argument("--bulk", default="1000000", help="record counts for the Bulk 2.0 cases (0: none)")
     parser.add_argument("--bulk-formats", default="jsonl.gz,csv.gz",
                         help="sfglue output formats of the Bulk cases")
+    parser.add_argument("--bulk-baselines", default="csv,json",
+                        help="baselines of the Bulk cases: csv (pages joined), json (parsed, one JSON dump)")
     parser.add_argument("--profile", metavar="DIR",
                         help="run the sfglue side under cProfile, .prof files here")
     args = parser.parse_args()
     bulk_formats = [f.strip() for f in args.bulk_formats.split(",") if f.strip()]
+    bulk_baselines = [b.strip() for b in args.bulk_baselines.split(",") if b.strip()]
+    if not set(bulk_baselines) <= {"csv", "json"}:
+        raise SystemExit("--bulk-baselines: csv, json or both")
     cases = [("rest", n) for n in counts(args.rest)] + [("bulk", n) for n in counts(args.bulk)]
     if any(n > 2_000_000 for _api, n in cases):
         raise SystemExit("at most 2,000,000 records per case")
@@ -196,6 +237,7 @@ def main():
             seed_path.write_text(yaml.safe_dump(seed(count, cert)))
             org = ServiceProcess(f"sf-{count}", [binary, "--listen", "127.0.0.1:0", "--seed", seed_path],
                                  log_dir)
+            servers = Servers(org.pid, launcher.pid)
             try:
                 doc = {"schema": "sfglue/v1", "private_key_pem": pem, "consumer_key": CONSUMER_KEY,
                        "username": USERNAME, "login_url": org.url, "audience": "https://login.salesforce.com",
@@ -203,22 +245,27 @@ def main():
                 name = f"sfglue/bench-{api}-{count}"
                 arn = aws.sm.create_secret(Name=name, SecretString=json.dumps(doc))["ARN"]
                 print(f"{api.upper()} {count:,} records of a {len(FIELDS)}-field object:", flush=True)
-                formats = bulk_formats if api == "bulk" else ["jsonl.gz"]
-                run_case(aws, env, arn, api, count, log_dir, results, formats, args.profile)
+                formats, baselines = ((bulk_formats, bulk_baselines) if api == "bulk"
+                                      else (["jsonl.gz"], ["json"]))
+                run_case(env, arn, api, count, log_dir, results, servers, formats, baselines, args.profile)
             finally:
                 org.stop()
     finally:
         launcher.stop()
-    print("\nsummary (records/s, peak RSS MiB):")
+    print("\nsummary (records/s, peak RSS MiB; speed: baseline seconds / sfglue seconds):")
     for api in ("rest", "bulk"):
         rows = [r for r in results if r[1] == api]
         for count in sorted({r[2] for r in rows}):
-            base = next(r for r in rows if r[0] == "baseline" and r[2] == count)
+            bases = {r[5]: r for r in rows if r[0].startswith("baseline") and r[2] == count}
             for mine in (r for r in rows if r[0].startswith("sfglue") and r[2] == count):
+                same = like_for_like(mine[5])
+                order = [same] + [k for k in bases if k != same]
+                versus = " | ".join(
+                    f"{'' if k == same else 'other: '}baseline {k} {count / bases[k][3]:>9,.0f} rec/s "
+                    f"{bases[k][4]:7.1f} MiB, speed x{bases[k][3] / mine[3]:.2f}"
+                    for k in order if k in bases)
                 print(f"  {api:4} {count:>9,}: {mine[0]:15} {count / mine[3]:>9,.0f} rec/s "
-                      f"{mine[4]:7.1f} MiB | "
-                      f"baseline {count / base[3]:>9,.0f} rec/s {base[4]:7.1f} MiB | "
-                      f"speed x{base[3] / mine[3]:.2f}")
+                      f"{mine[4]:7.1f} MiB | {versus}")
         mine = sorted((r for r in rows if r[0] == "sfglue jsonl.gz"), key=lambda r: r[2])
         if len(mine) >= 2:
             growth = mine[-1][4] / mine[0][4] - 1

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import random
+import zlib
 
 import botocore.exceptions
 import pytest
@@ -118,6 +119,77 @@ def test_quoted_rows_split_plain_bulk_csv_and_leave_the_rest_to_the_csv_module()
         assert sx.quoted_rows(text, width) is None, name
 
 
+def plain_reference(header, text, index):
+    """What PlainJsonLines.convert must give, by csv.reader and json.dumps one record at a time."""
+    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+    lines = "".join(json.dumps(reference_line(header, r), ensure_ascii=False, separators=(",", ":")) + "\n"
+                    for r in rows)
+    return lines, ([r[index] or None for r in rows] if index is not None else None)
+
+
+def test_plain_json_lines_equal_csv_reader_and_json_dumps():
+    rng = random.Random(11)
+    # (A value that starts or ends with a comma can look like a separator; such text may be refused
+    # and parsed the slow way, see the next test.)
+    safe = ["", "", "Acme, Inc.", "é😀 \u2028", "100%", "%s", "x" * 40, "a,b", ":", "}{", "null", "\x7f"]
+    for width in (1, 2, 3, 7):
+        header = [f"F{k}" for k in range(width)]
+        header[0] = 'Id "odd", name'
+        for count in (1, 2, 5, 300):
+            rows = [[rng.choice(safe) for _ in range(width)] for _ in range(count)]
+            text = bulk_csv(header, rows).decode().split("\n", 1)[1]
+            for index in [None, *range(width)]:
+                got = sx.PlainJsonLines(header).convert(text, count, index)
+                assert got == plain_reference(header, text, index), (width, count, index)
+
+
+def test_plain_json_lines_refuse_every_other_shape():
+    rng = random.Random(12)
+    for width in (1, 2, 3):
+        header = [f"F{k}" for k in range(width)]
+        for _ in range(20_000):
+            # Short texts built from the characters that matter to the shape.
+            text = "".join(rng.choice(['"', '","', '"\n"', "\n", ",", "a", '""', ",a", "a,"])
+                           for _ in range(rng.randint(1, 9)))
+            if not text.endswith("\n"):
+                text += rng.choice(["\n", '"\n'])
+            count = text.count("\n")
+            rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+            got = sx.PlainJsonLines(header).convert(text, count, 0)
+            if got is not None:
+                # Accepted: then it is exactly what csv.reader gives, every record w wide.
+                assert len(rows) == count and all(len(r) == width for r in rows), repr(text)
+                assert got == plain_reference(header, text, 0), repr(text)
+    for name, text in {
+        "escaped quote": '"a","say ""hi""","c"\n',
+        "quoted line break": '"a","two\nlines","c"\n',
+        "unquoted value": '"a",b,"c"\n',
+        "blank line": '"a","b","c"\n\n"d","e","f"\n',
+        "too few values": '"a","b"\n"c","d","e"\n',
+        "too many, then too few": '"a","b","c","d"\n"e","f"\n',
+        "separator inside a value": '"a",""",""","c"\n',
+        "quote next to a separator": '"a"",","c"\n',
+    }.items():
+        assert sx.PlainJsonLines(["A", "B", "C"]).convert(text, text.count("\n"), None) is None, name
+
+
+def test_result_pages_whose_lines_are_records_are_cut_at_line_breaks():
+    rows = [[f"001{n:05d}", f"Account {n}", ""] for n in range(500)]
+    body = bulk_csv(["Id", "Name", "Other"], rows)
+    page = result_page(body)
+    assert page.lines_are_records and page.announced == 500
+    fast = list(sx.csv_blocks(page, "Name", 1000, lines_are_records=True))
+    exact = list(sx.csv_blocks(io.BytesIO(body), "Name", 1000))
+    assert fast == exact and len(fast) > 5
+    # A value's line break, a blank line, or no count from Salesforce: the quotes are followed.
+    broken = bulk_csv(["Id", "Name"], [["1", "two\nlines"], ["2", "x"]])
+    assert not result_page(broken).lines_are_records
+    assert not result_page(b'"Id"\n"1"\n\n"2"\n').lines_are_records
+    assert not result_page(body, announced=None).lines_are_records
+    assert result_page(b'"Id"\n"1"\n"2"').lines_are_records, "the last record may lack its line break"
+    assert result_page(b'"Id"\n').lines_are_records
+
+
 def test_needs_no_json_escape_finds_backslashes_and_control_characters():
     assert sx.needs_no_json_escape('"é😀 \u2028 100%","x"\n"y",""\n'.encode())
     for bad in ["a\\b", "a\rb", "a\tb", "\x00", "\x1f", "\x1b[0m"]:
@@ -174,7 +246,14 @@ class FakeBulk:
 
     def bulk_pages(self, soql, counter=None, max_records=0, timeout=0, poll_max=0):
         for body in self.pages:
-            yield io.BytesIO(body)
+            yield result_page(body)
+
+
+def result_page(body, announced=True):
+    """A page as bulk_pages gives it; `announced`: Salesforce's own count (True), another, or None."""
+    if announced is True:
+        announced = max(0, len([r for r in csv.reader(io.StringIO(body.decode(), newline="")) if r]) - 1)
+    return sx.ResultPage(io.BytesIO(body), announced, body.count(b"\n"), body.endswith(b"\n"))
 
 
 def bulk_rows(start, count):
@@ -242,6 +321,31 @@ def test_bulk_jsonl_gz_parts_hold_the_records_with_nulls():
     records = [json.loads(line) for k in parts for line in gzip.decompress(s3.objects[("bkt", k)]).splitlines()]
     assert records == [reference_line(HEADER, row) for row in bulk_rows(0, 1000)]
     assert records[0]["Description"] is None and records[1]["Description"] == 'say "1"'
+
+
+def test_gzip_member_from_chunks_compressed_side_by_side_is_one_ordinary_gzip_file():
+    import shutil
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = random.Random(5)
+    words = [b"Account", b"001000000000001AAA", b'"', b",", b"\n", bytes(range(256)), b"x" * 70_000]
+    data = b"".join(rng.choice(words) for _ in range(4000))
+    cuts = sorted(rng.sample(range(1, len(data)), 40))
+    chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for threads in (pool, None):
+            member = sx.GzipMember(1, threads)
+            body = b"".join(member.compress(c) for c in [b"", *chunks, b""]) + member.finish()
+            inflate = zlib.decompressobj(31)
+            assert inflate.decompress(body) == data and inflate.eof and inflate.unused_data == b"", threads
+            assert gzip.decompress(body) == data
+            if shutil.which("gzip"):
+                assert subprocess.run(["gzip", "-dc"], input=body, capture_output=True, check=True).stdout == data
+            # The window carried over: repeated data across a cut compresses as well as in one stream.
+            assert len(body) < len(zlib.compress(data, 1)) * 1.05
+        empty = sx.GzipMember(1, pool)
+        assert gzip.decompress(empty.finish()) == b""
 
 
 # -- Parquet, read back with pyarrow -----------------------------------------------------
