@@ -1,13 +1,16 @@
 //! Throughput benchmark: how many records per second sf-emulator serves through REST query
 //! paging and through Bulk API 2.0 results on this machine. Run with `emulators/salesforce/bench.sh`
 //! (builds release, then runs this). Arguments: `[RECORDS]` (default 1,000,000), `--wide` (select
-//! 20 fields of every generator kind instead of 7), `--bulk-only` (skip REST paging).
+//! 20 fields of every generator kind instead of 7), `--bulk-only` (skip REST paging), `--page N`
+//! (Bulk maxRecords, default 100000), `--digest` (print the SHA-256 of all Bulk CSV pages, to
+//! compare builds; costs client time).
 //! Environment: SF_EMULATOR_BIN (the binary; default: next to this example's directory).
 //! On Linux it also prints the CPU time the emulator process spent on each phase (from
 //! /proc/PID/stat), which is what a benchmark sharing the machine with it pays.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -60,19 +63,21 @@ const SOQL_WIDE: &str = "SELECT Id, Name, AccountNumber, Industry, Type, Rating,
     Website, Description, AnnualRevenue, NumberOfEmployees, Discount, IsPartner, IsCustomerPortal, \
     LastActivityDate, CreatedDate, SystemModstamp, ParentId, Sic FROM Account";
 
-/// User plus system CPU seconds of process `pid` so far (Linux; `None` elsewhere).
-fn cpu_seconds(pid: u32) -> Option<f64> {
+/// User and system CPU seconds of process `pid` so far (Linux; `None` elsewhere).
+fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     // USER_HZ is 100 on every Linux this runs on.
-    Some(ticks / 100.0)
+    let secs = |i: usize| Some(f.get(i)?.parse::<f64>().ok()? / 100.0);
+    Some((secs(11)?, secs(12)?))
 }
 
 struct Opts {
     n: u64,
+    page: u64,
+    digest: bool,
     wide: bool,
     bulk_only: bool,
     pid: u32,
@@ -83,11 +88,15 @@ async fn main() -> anyhow::Result<()> {
     if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     }
-    let (mut n, mut wide, mut bulk_only) = (1_000_000u64, false, false);
-    for a in std::env::args().skip(1) {
+    let (mut n, mut page, mut wide, mut bulk_only, mut digest) =
+        (1_000_000u64, 100_000u64, false, false, false);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
         match a.as_str() {
             "--wide" => wide = true,
             "--bulk-only" => bulk_only = true,
+            "--digest" => digest = true,
+            "--page" => page = args.next().unwrap_or_default().replace('_', "").parse()?,
             _ => n = a.replace('_', "").parse()?,
         }
     }
@@ -127,6 +136,8 @@ async fn main() -> anyhow::Result<()> {
     let base = line.trim().to_string();
     let opts = Opts {
         n,
+        page,
+        digest,
         wide,
         bulk_only,
         pid: child.id(),
@@ -141,8 +152,13 @@ async fn run(base: &str, o: &Opts, key_pem: &str) -> anyhow::Result<()> {
     let n = o.n;
     let soql = if o.wide { SOQL_WIDE } else { SOQL };
     let cpu = || cpu_seconds(o.pid);
-    let cpu_note = |before: Option<f64>| match (before, cpu()) {
-        (Some(a), Some(b)) => format!(", emulator CPU {:.2} s", b - a),
+    let cpu_note = |before: Option<(f64, f64)>| match (before, cpu()) {
+        (Some((u0, s0)), Some((u1, s1))) => format!(
+            ", emulator CPU {:.2} s (user {:.2}, system {:.2})",
+            u1 - u0 + s1 - s0,
+            u1 - u0,
+            s1 - s0
+        ),
         _ => String::new(),
     };
     let http = reqwest::Client::new();
@@ -209,10 +225,13 @@ async fn run(base: &str, o: &Opts, key_pem: &str) -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let (mut rows, mut pages, mut bytes) = (0u64, 0u64, 0u64);
+    let mut sha = sha2::Sha256::new();
     let mut locator = String::new();
     loop {
-        let mut url =
-            format!("{base}/services/data/v66.0/jobs/query/{id}/results?maxRecords=100000");
+        let mut url = format!(
+            "{base}/services/data/v66.0/jobs/query/{id}/results?maxRecords={}",
+            o.page
+        );
         if !locator.is_empty() {
             url.push_str(&format!("&locator={locator}"));
         }
@@ -225,6 +244,9 @@ async fn run(base: &str, o: &Opts, key_pem: &str) -> anyhow::Result<()> {
             .to_string();
         let body = r.bytes().await?;
         bytes += body.len() as u64;
+        if o.digest {
+            sha.update(&body);
+        }
         rows += body
             .iter()
             .filter(|b| **b == b'\n')
@@ -239,11 +261,15 @@ async fn run(base: &str, o: &Opts, key_pem: &str) -> anyhow::Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     anyhow::ensure!(rows == n, "bulk returned {rows} of {n} rows");
     println!(
-        "Bulk 2.0 results  : {rows} records, {pages} pages of 100000, {:.1} MB CSV in {secs:.2} s = {:.0} records/s{}",
+        "Bulk 2.0 results  : {rows} records, {pages} pages of {}, {:.1} MB CSV in {secs:.2} s = {:.0} records/s{}",
+        o.page,
         bytes as f64 / 1e6,
         rows as f64 / secs,
         cpu_note(cpu0)
     );
+    if o.digest {
+        println!("Bulk CSV SHA-256  : {}", hex::encode(sha.finalize()));
+    }
     Ok(())
 }
 
@@ -253,8 +279,8 @@ async fn rest_paging(
     token: &str,
     soql: &str,
     n: u64,
-    cpu: &impl Fn() -> Option<f64>,
-    cpu_note: &impl Fn(Option<f64>) -> String,
+    cpu: &impl Fn() -> Option<(f64, f64)>,
+    cpu_note: &impl Fn(Option<(f64, f64)>) -> String,
 ) -> anyhow::Result<()> {
     let cpu0 = cpu();
     let t0 = Instant::now();
