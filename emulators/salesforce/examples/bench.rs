@@ -1,10 +1,16 @@
 //! Throughput benchmark: how many records per second sf-emulator serves through REST query
 //! paging and through Bulk API 2.0 results on this machine. Run with `emulators/salesforce/bench.sh`
-//! (builds release, then runs this). Arguments: `[RECORDS]` (default 1,000,000).
+//! (builds release, then runs this). Arguments: `[RECORDS]` (default 1,000,000), `--wide` (select
+//! 20 fields of every generator kind instead of 7), `--bulk-only` (skip REST paging), `--page N`
+//! (Bulk maxRecords, default 100000), `--digest` (print the SHA-256 of all Bulk CSV pages, to
+//! compare builds; costs client time).
 //! Environment: SF_EMULATOR_BIN (the binary; default: next to this example's directory).
+//! On Linux it also prints the CPU time the emulator process spent on each phase (from
+//! /proc/PID/stat), which is what a benchmark sharing the machine with it pays.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -35,22 +41,65 @@ objects:
         NumberOfEmployees: {{kind: integer, min: 1, max: 100000}}
         CreatedDate: {{kind: datetime, start: "2020-01-01T00:00:00Z", step_seconds: 30}}
         SystemModstamp: {{kind: datetime, start: "2025-01-01T00:00:00Z", step_seconds: 30}}
+        AccountNumber: {{kind: text, template: "ACC-{{n:09}}"}}
+        Type: {{kind: picklist, values: [Customer - Direct, Customer - Channel, Prospect, Partner]}}
+        Rating: {{kind: picklist, values: [Hot, Warm, Cold]}}
+        BillingCity: {{kind: picklist, values: [Berlin, "São Paulo", Tokyo, "New York"]}}
+        Phone: {{kind: text, template: "+1 555 {{n:07}}"}}
+        Website: {{kind: text, template: "https://example.com/accounts/{{n}}"}}
+        Description: {{kind: text, template: "Generated account number {{n}} for the benchmark"}}
+        IsPartner: {{kind: boolean, every: 7}}
+        IsCustomerPortal: {{kind: boolean}}
+        LastActivityDate: {{kind: date, start: "2021-01-01", step_days: 1}}
+        ParentId: {{kind: reference, object: Account}}
+        Sic: {{kind: constant, value: "7372"}}
+        Discount: {{kind: number, min: -50, max: 50, decimals: 4}}
 "#
     )
 }
 
 const SOQL: &str = "SELECT Id, Name, Industry, AnnualRevenue, NumberOfEmployees, CreatedDate, SystemModstamp FROM Account";
+const SOQL_WIDE: &str = "SELECT Id, Name, AccountNumber, Industry, Type, Rating, BillingCity, Phone, \
+    Website, Description, AnnualRevenue, NumberOfEmployees, Discount, IsPartner, IsCustomerPortal, \
+    LastActivityDate, CreatedDate, SystemModstamp, ParentId, Sic FROM Account";
+
+/// User and system CPU seconds of process `pid` so far (Linux; `None` elsewhere).
+fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // USER_HZ is 100 on every Linux this runs on.
+    let secs = |i: usize| Some(f.get(i)?.parse::<f64>().ok()? / 100.0);
+    Some((secs(11)?, secs(12)?))
+}
+
+struct Opts {
+    n: u64,
+    page: u64,
+    digest: bool,
+    wide: bool,
+    bulk_only: bool,
+    pid: u32,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     }
-    let n: u64 = std::env::args()
-        .nth(1)
-        .map(|a| a.replace('_', "").parse())
-        .transpose()?
-        .unwrap_or(1_000_000);
+    let (mut n, mut page, mut wide, mut bulk_only, mut digest) =
+        (1_000_000u64, 100_000u64, false, false, false);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--wide" => wide = true,
+            "--bulk-only" => bulk_only = true,
+            "--digest" => digest = true,
+            "--page" => page = args.next().unwrap_or_default().replace('_', "").parse()?,
+            _ => n = a.replace('_', "").parse()?,
+        }
+    }
     let bin = match std::env::var_os("SF_EMULATOR_BIN") {
         Some(b) => std::path::PathBuf::from(b),
         None => std::env::current_exe()?
@@ -85,13 +134,33 @@ async fn main() -> anyhow::Result<()> {
     .read_line(&mut line)?;
     let _ = std::fs::remove_file(&seed_path);
     let base = line.trim().to_string();
-    let result = run(&base, n, &kp.serialize_pem()).await;
+    let opts = Opts {
+        n,
+        page,
+        digest,
+        wide,
+        bulk_only,
+        pid: child.id(),
+    };
+    let result = run(&base, &opts, &kp.serialize_pem()).await;
     let _ = child.kill();
     let _ = child.wait();
     result
 }
 
-async fn run(base: &str, n: u64, key_pem: &str) -> anyhow::Result<()> {
+async fn run(base: &str, o: &Opts, key_pem: &str) -> anyhow::Result<()> {
+    let n = o.n;
+    let soql = if o.wide { SOQL_WIDE } else { SOQL };
+    let cpu = || cpu_seconds(o.pid);
+    let cpu_note = |before: Option<(f64, f64)>| match (before, cpu()) {
+        (Some((u0, s0)), Some((u1, s1))) => format!(
+            ", emulator CPU {:.2} s (user {:.2}, system {:.2})",
+            u1 - u0 + s1 - s0,
+            u1 - u0,
+            s1 - s0
+        ),
+        _ => String::new(),
+    };
     let http = reqwest::Client::new();
     let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
@@ -120,47 +189,20 @@ async fn run(base: &str, n: u64, key_pem: &str) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("login failed: {tok}"))?
         .to_string();
     println!(
-        "sf-emulator throughput, {n} generated Account records, 7 fields, one client, loopback"
+        "sf-emulator throughput, {n} generated Account records, {} fields, one client, loopback",
+        if o.wide { 20 } else { 7 }
     );
-
-    // REST query paging.
-    let t0 = Instant::now();
-    let mut url = format!(
-        "{base}/services/data/v66.0/query?q={}",
-        SOQL.replace(' ', "+")
-    );
-    let (mut records, mut pages, mut bytes) = (0u64, 0u64, 0u64);
-    loop {
-        let body = http
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .bytes()
-            .await?;
-        bytes += body.len() as u64;
-        let v: Value = serde_json::from_slice(&body)?;
-        records += v["records"].as_array().map(|a| a.len() as u64).unwrap_or(0);
-        pages += 1;
-        match v["nextRecordsUrl"].as_str() {
-            Some(next) => url = format!("{base}{next}"),
-            None => break,
-        }
+    if !o.bulk_only {
+        rest_paging(base, &http, &token, soql, n, &cpu, &cpu_note).await?;
     }
-    let secs = t0.elapsed().as_secs_f64();
-    anyhow::ensure!(records == n, "query returned {records} of {n} records");
-    println!(
-        "REST query paging : {records} records, {pages} pages of 2000, {:.1} MB JSON in {secs:.2} s = {:.0} records/s",
-        bytes as f64 / 1e6,
-        records as f64 / secs
-    );
 
     // Bulk API 2.0 query job.
+    let cpu0 = cpu();
     let t0 = Instant::now();
     let job: Value = http
         .post(format!("{base}/services/data/v66.0/jobs/query"))
         .bearer_auth(&token)
-        .json(&json!({"operation": "query", "query": SOQL}))
+        .json(&json!({"operation": "query", "query": soql}))
         .send()
         .await?
         .json()
@@ -183,10 +225,13 @@ async fn run(base: &str, n: u64, key_pem: &str) -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let (mut rows, mut pages, mut bytes) = (0u64, 0u64, 0u64);
+    let mut sha = sha2::Sha256::new();
     let mut locator = String::new();
     loop {
-        let mut url =
-            format!("{base}/services/data/v66.0/jobs/query/{id}/results?maxRecords=100000");
+        let mut url = format!(
+            "{base}/services/data/v66.0/jobs/query/{id}/results?maxRecords={}",
+            o.page
+        );
         if !locator.is_empty() {
             url.push_str(&format!("&locator={locator}"));
         }
@@ -199,6 +244,9 @@ async fn run(base: &str, n: u64, key_pem: &str) -> anyhow::Result<()> {
             .to_string();
         let body = r.bytes().await?;
         bytes += body.len() as u64;
+        if o.digest {
+            sha.update(&body);
+        }
         rows += body
             .iter()
             .filter(|b| **b == b'\n')
@@ -213,9 +261,59 @@ async fn run(base: &str, n: u64, key_pem: &str) -> anyhow::Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     anyhow::ensure!(rows == n, "bulk returned {rows} of {n} rows");
     println!(
-        "Bulk 2.0 results  : {rows} records, {pages} pages of 100000, {:.1} MB CSV in {secs:.2} s = {:.0} records/s",
+        "Bulk 2.0 results  : {rows} records, {pages} pages of {}, {:.1} MB CSV in {secs:.2} s = {:.0} records/s{}",
+        o.page,
         bytes as f64 / 1e6,
-        rows as f64 / secs
+        rows as f64 / secs,
+        cpu_note(cpu0)
     );
+    if o.digest {
+        println!("Bulk CSV SHA-256  : {}", hex::encode(sha.finalize()));
+    }
+    Ok(())
+}
+
+async fn rest_paging(
+    base: &str,
+    http: &reqwest::Client,
+    token: &str,
+    soql: &str,
+    n: u64,
+    cpu: &impl Fn() -> Option<(f64, f64)>,
+    cpu_note: &impl Fn(Option<(f64, f64)>) -> String,
+) -> anyhow::Result<()> {
+    let cpu0 = cpu();
+    let t0 = Instant::now();
+    let mut url = format!(
+        "{base}/services/data/v66.0/query?q={}",
+        soql.replace(' ', "+")
+    );
+    let (mut records, mut pages, mut bytes) = (0u64, 0u64, 0u64);
+    loop {
+        let body = http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        bytes += body.len() as u64;
+        let v: Value = serde_json::from_slice(&body)?;
+        records += v["records"].as_array().map(|a| a.len() as u64).unwrap_or(0);
+        pages += 1;
+        match v["nextRecordsUrl"].as_str() {
+            Some(next) => url = format!("{base}{next}"),
+            None => break,
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    anyhow::ensure!(records == n, "query returned {records} of {n} records");
+    println!(
+        "REST query paging : {records} records, {pages} pages of 2000, {:.1} MB JSON in {secs:.2} s = {:.0} records/s{}",
+        bytes as f64 / 1e6,
+        records as f64 / secs,
+        cpu_note(cpu0)
+    );
+
     Ok(())
 }

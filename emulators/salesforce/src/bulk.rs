@@ -1,6 +1,6 @@
 //! Bulk API 2.0 query jobs: create, poll, results (CSV pages with Sforce-Locator), abort, delete.
 
-use crate::model::{format_datetime_rest, random_id};
+use crate::model::{format_datetime_rest, random_id, write_csv_str};
 use crate::state::{Job, LogExtra};
 use crate::web::{St, api_version, json, param, query_params, rest_auth, sf_error};
 use axum::body::Bytes;
@@ -11,14 +11,14 @@ use base64::Engine as _;
 use serde_json::json as j;
 use std::time::Instant;
 
-fn delimiter(name: &str) -> Option<char> {
+fn delimiter(name: &str) -> Option<u8> {
     Some(match name {
-        "COMMA" => ',',
-        "TAB" => '\t',
-        "PIPE" => '|',
-        "SEMICOLON" => ';',
-        "CARET" => '^',
-        "BACKQUOTE" => '`',
+        "COMMA" => b',',
+        "TAB" => b'\t',
+        "PIPE" => b'|',
+        "SEMICOLON" => b';',
+        "CARET" => b'^',
+        "BACKQUOTE" => b'`',
         _ => return None,
     })
 }
@@ -370,27 +370,24 @@ pub async fn results(
     }
     let total = job.selection.len();
     let built = tokio::task::spawn_blocking(move || {
-        let delim = delimiter(&job.column_delimiter).unwrap_or(',');
-        let eol = if job.line_ending == "CRLF" {
-            "\r\n"
+        let delim = delimiter(&job.column_delimiter).unwrap_or(b',');
+        let eol: &[u8] = if job.line_ending == "CRLF" {
+            b"\r\n"
         } else {
-            "\n"
+            b"\n"
         };
         let end = offset.saturating_add(max).min(total);
         let start = offset.min(end);
-        let mut out = String::with_capacity((end - start + 1) * 120);
-        let quote = |out: &mut String, s: &str| {
-            out.push('"');
-            out.push_str(&s.replace('"', "\"\""));
-            out.push('"');
-        };
+        // Bytes, not a String: cells are written by `SObject::write_csv_cell` and are UTF-8 by
+        // construction.
+        let mut out = Vec::with_capacity((end - start + 1) * 120);
         for (k, f) in job.fields.iter().enumerate() {
             if k > 0 {
                 out.push(delim);
             }
-            quote(&mut out, &job.obj.fields[*f].name);
+            write_csv_str(&mut out, &job.obj.fields[*f].name);
         }
-        out.push_str(eol);
+        out.extend_from_slice(eol);
         for k in start..end {
             let Some(idx) = job.selection.get(k) else {
                 break;
@@ -399,9 +396,9 @@ pub async fn results(
                 if c > 0 {
                     out.push(delim);
                 }
-                quote(&mut out, &job.obj.value(idx, *f).csv_text());
+                job.obj.write_csv_cell(idx, *f, &mut out);
             }
-            out.push_str(eol);
+            out.extend_from_slice(eol);
         }
         (
             out,

@@ -2,8 +2,8 @@
 //! on demand (record `i` is a pure function of `i`), so a million records take no memory.
 
 use crate::model::{
-    FType, Value, fnv, generated_id, mix, normalize_id, parse_date, parse_datetime,
-    standard_key_prefix,
+    FType, Value, csv_cell, fnv, generated_id, mix, normalize_id, parse_date, parse_datetime,
+    push_csv_escaped, standard_key_prefix, write_csv_generated_id, write_decimal, write_uint,
 };
 use crate::seed::{FieldGen, FieldTypeSeed, ObjectSeed, OrgKind, Seed};
 use anyhow::{Context, anyhow, bail};
@@ -21,15 +21,22 @@ enum Gen {
     Id,
     IsDeleted(Option<u64>),
     Text(Vec<TemplatePart>),
-    Picklist(Vec<String>),
+    /// The values, and each as a finished CSV cell (escaping them per cell cost more than the
+    /// rest of the cell).
+    Picklist {
+        values: Vec<String>,
+        cells: Vec<Vec<u8>>,
+    },
     Integer {
         min: i64,
         span: u64,
         salt: u64,
     },
+    /// Values are `round(x * scale) / scale` with `scale = 10^decimals`.
     Number {
         min: f64,
         max: f64,
+        decimals: u32,
         scale: f64,
         salt: u64,
     },
@@ -47,13 +54,21 @@ enum Gen {
         prefix: String,
         count: u64,
     },
-    Constant(Value),
+    /// The value, and its CSV cell.
+    Constant {
+        value: Value,
+        cell: Vec<u8>,
+    },
     Null,
 }
 
 #[derive(Debug, Clone)]
 enum TemplatePart {
-    Lit(String),
+    /// Literal text, and the same with `"` doubled for CSV cells.
+    Lit {
+        text: String,
+        csv: Vec<u8>,
+    },
     N(usize),
 }
 
@@ -112,13 +127,13 @@ impl SObject {
                 let mut s = String::new();
                 for p in parts {
                     match p {
-                        TemplatePart::Lit(l) => s.push_str(l),
+                        TemplatePart::Lit { text, .. } => s.push_str(text),
                         TemplatePart::N(w) => s.push_str(&format!("{n:0w$}", w = *w)),
                     }
                 }
                 Value::Str(s)
             }
-            Some(Gen::Picklist(v)) => {
+            Some(Gen::Picklist { values: v, .. }) => {
                 if v.is_empty() {
                     Value::Null
                 } else {
@@ -134,11 +149,8 @@ impl SObject {
                 max,
                 scale,
                 salt,
-            }) => {
-                let f = (mix(salt ^ n) >> 11) as f64 / (1u64 << 53) as f64;
-                let v = min + (max - min) * f;
-                Value::Double((v * scale).round() / scale)
-            }
+                ..
+            }) => Value::Double(scaled_number(*min, *max, *scale, *salt, n) / scale),
             Some(Gen::BoolEvery(k)) => Value::Bool(*k > 0 && n.is_multiple_of(*k)),
             Some(Gen::BoolRandom(salt)) => Value::Bool(mix(salt ^ n) & 1 == 1),
             Some(Gen::Date { start, step }) => {
@@ -155,9 +167,65 @@ impl SObject {
                     Value::Str(generated_id(prefix, i % count))
                 }
             }
-            Some(Gen::Constant(v)) => v.clone(),
+            Some(Gen::Constant { value, .. }) => value.clone(),
         }
     }
+
+    /// Appends field `field` of record `idx` as one quoted Bulk API 2.0 CSV cell: the bytes of
+    /// `value(idx, field).csv_text()` in quotes with `"` doubled, but written straight into the
+    /// page, because building a `Value` and two `String`s per cell dominated the cost of a page.
+    pub fn write_csv_cell(&self, idx: usize, field: usize, out: &mut Vec<u8>) {
+        if let Some(rec) = self.literal.get(idx) {
+            return rec.get(field).unwrap_or(&Value::Null).write_csv(out);
+        }
+        let i = (idx - self.literal.len()) as u64;
+        let n = i + 1;
+        match self.gens.get(field) {
+            Some(Gen::Id) => write_csv_generated_id(out, &self.key_prefix, i),
+            Some(Gen::Reference { prefix, count }) if *count > 0 => {
+                write_csv_generated_id(out, prefix, i % count)
+            }
+            Some(Gen::Text(parts)) => {
+                out.push(b'"');
+                for p in parts {
+                    match p {
+                        TemplatePart::Lit { csv, .. } => out.extend_from_slice(csv),
+                        TemplatePart::N(w) => write_uint(out, n, *w),
+                    }
+                }
+                out.push(b'"');
+            }
+            Some(Gen::Picklist { cells, .. }) if !cells.is_empty() => {
+                if let Some(cell) = cells.get((i % cells.len() as u64) as usize) {
+                    out.extend_from_slice(cell);
+                }
+            }
+            Some(Gen::Number {
+                min,
+                max,
+                decimals,
+                scale,
+                salt,
+            }) => {
+                let k = scaled_number(*min, *max, *scale, *salt, n);
+                out.push(b'"');
+                write_decimal(out, k, *decimals, k / scale);
+                out.push(b'"');
+            }
+            Some(Gen::Constant { cell, .. }) => out.extend_from_slice(cell),
+            // The rest make values without heap data (numbers, booleans, dates, null), which
+            // `write_csv` writes without allocating.
+            _ => self.value(idx, field).write_csv(out),
+        }
+    }
+}
+
+/// `round(x * scale)` for the pseudo-random `x` in `[min, max]` of record `n`; the generated
+/// number is this divided by `scale`.
+fn scaled_number(min: f64, max: f64, scale: f64, salt: u64, n: u64) -> f64 {
+    let f = (mix(salt ^ n) >> 11) as f64 / (1u64 << 53) as f64;
+    let v = min + (max - min) * f;
+    (v * scale).round()
 }
 
 #[derive(Debug, Default)]
@@ -256,15 +324,24 @@ fn parse_template(t: &str) -> anyhow::Result<Vec<TemplatePart>> {
             bail!("bad placeholder {{n{spec}}} in template {t:?}");
         };
         if pos > 0 {
-            parts.push(TemplatePart::Lit(rest[..pos].to_string()));
+            parts.push(literal_part(&rest[..pos]));
         }
         parts.push(TemplatePart::N(width));
         rest = &after[end + 1..];
     }
     if !rest.is_empty() {
-        parts.push(TemplatePart::Lit(rest.to_string()));
+        parts.push(literal_part(rest));
     }
     Ok(parts)
+}
+
+fn literal_part(text: &str) -> TemplatePart {
+    let mut csv = Vec::with_capacity(text.len());
+    push_csv_escaped(&mut csv, text);
+    TemplatePart::Lit {
+        text: text.to_string(),
+        csv,
+    }
 }
 
 fn yaml_to_value(v: &serde_yaml::Value, t: FType, field: &str) -> anyhow::Result<Value> {
@@ -455,13 +532,16 @@ fn build_object(
                             TemplatePart::N(w) => {
                                 (*w as u32) >= 1 && (g.count as f64) < 10f64.powi(*w as i32)
                             }
-                            TemplatePart::Lit(_) => true,
+                            TemplatePart::Lit { .. } => true,
                         })
-                        && !matches!(parts.last(), Some(TemplatePart::Lit(_)));
+                        && !matches!(parts.last(), Some(TemplatePart::Lit { .. }));
                     monotonic[i] = only_padded;
                     Gen::Text(parts)
                 }
-                FieldGen::Picklist { values } => Gen::Picklist(values.clone()),
+                FieldGen::Picklist { values } => Gen::Picklist {
+                    values: values.clone(),
+                    cells: values.iter().map(|v| csv_cell(v)).collect(),
+                },
                 FieldGen::Integer { min, max } => {
                     if max < min {
                         bail!("field {f}: max < min");
@@ -475,6 +555,7 @@ fn build_object(
                 FieldGen::Number { min, max, decimals } => Gen::Number {
                     min: *min,
                     max: *max,
+                    decimals: (*decimals).min(8),
                     scale: 10f64.powi((*decimals).min(8) as i32),
                     salt,
                 },
@@ -510,7 +591,10 @@ fn build_object(
                     }
                 }
                 FieldGen::Constant { value, .. } => {
-                    Gen::Constant(yaml_to_value(value, schema.fields[i].ftype, f)?)
+                    let value = yaml_to_value(value, schema.fields[i].ftype, f)?;
+                    let mut cell = Vec::new();
+                    value.write_csv(&mut cell);
+                    Gen::Constant { value, cell }
                 }
             };
         }
@@ -606,5 +690,123 @@ fn literal_object(
         gens: vec![Gen::Null; n],
         monotonic: vec![false; n],
         has_deleted: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every generator kind with the edge cases each can reach (widths up to the cap, quotes and
+    /// line breaks in templates and picklists, ranges straddling zero, decimals past the cap,
+    /// dates at both clamps, datetimes leaving years 0..=9999 in both directions, references to
+    /// objects with and without generated records, constants of each type, null-only fields),
+    /// one object generating the maximum count, and literal records of every type.
+    const SEED: &str = r#"
+org: {id: 00D000000000001EAA, kind: production}
+objects:
+  Widget__c:
+    key_prefix: a07
+    generator: {count: 7}
+  Lone__c:
+    key_prefix: a08
+    records: [{Name: alone}]
+  Gadget__c:
+    key_prefix: a0Z
+    fields: {Notes: string, Score: double, Seen: date, Touched: datetime, Flag: boolean, Qty: int, Ref: reference}
+    records:
+      - {Id: a0Z000000000001EAA, Name: "Quote \" and, comma", Notes: "line\nbreak\r\nCRLF", Score: -0.5, Seen: "1969-12-31", Touched: "1960-06-15T12:34:56.789+02:00", Flag: true, Qty: -42}
+      - {Name: "Zürich ✓ 東京 🎉", Notes: "tab\there | ^ ` ;", Score: 1e20, Seen: "-001-03-01", Touched: "0000-01-01T00:00:00Z", Flag: false, Qty: 9223372036854775807}
+      - {Name: "\"\"", Notes: "", Score: .nan, Seen: "0000-02-29", Touched: "9999-12-31T23:59:59.999Z", Ref: a0Z000000000001}
+      - {IsDeleted: true, Name: deleted, Score: -0.0, Seen: "9999-12-31", Touched: "-999-01-01T00:00:00Z"}
+    generator:
+      count: 1000000000
+      deleted_every: 7
+      fields:
+        Name: {kind: text, template: "Gadget {n:07} \"q\", ok"}
+        Plain: {kind: text, template: "{n}"}
+        Colon: {kind: text, template: "x{n:3}y{n}z\"\""}
+        Wide: {kind: text, template: "{n:030}"}
+        Capped: {kind: text, template: "{n:099}"}
+        Lit: {kind: text, template: "no placeholder, \"quoted\"\n"}
+        Pick: {kind: picklist, values: ["a\"b", "c,d", "line\nbreak", "Zürich ✓", "", "x"]}
+        NoPick: {kind: picklist, values: []}
+        Small: {kind: integer, min: -1000, max: 1000}
+        Huge: {kind: integer, min: -9223372036854775808, max: 9223372036854775807}
+        Pos: {kind: integer, min: 0, max: 9223372036854775807}
+        Fixed: {kind: integer, min: 5, max: 5}
+        Money: {kind: number, min: 1000, max: 10000000, decimals: 2}
+        Signed: {kind: number, min: -0.004, max: 0.004, decimals: 2}
+        Whole: {kind: number, min: -100, max: 100, decimals: 0}
+        Fine: {kind: number, min: -1, max: 1, decimals: 12}
+        Tiny: {kind: number, min: -0.00000001, max: 0.00000001, decimals: 8}
+        Edge: {kind: number, min: 9999999, max: 10000000, decimals: 8}
+        Big: {kind: number, min: 100000000000000, max: 100000000000000000, decimals: 3}
+        Vast: {kind: number, min: -1e300, max: 1e300, decimals: 2}
+        Every3: {kind: boolean, every: 3}
+        Never: {kind: boolean, every: 0}
+        Coin: {kind: boolean}
+        Day: {kind: date, start: "1960-02-29", step_days: 1}
+        Back: {kind: date, start: "1970-01-05", step_days: -1}
+        Leap: {kind: date, start: "1899-12-31", step_days: 97}
+        Far: {kind: date, start: "2000-01-01", step_days: 1000000}
+        Past: {kind: date, start: "0100-01-01", step_days: -1000000}
+        At: {kind: datetime, start: "1969-12-31T23:59:00.001Z", step_seconds: 7}
+        Before: {kind: datetime, start: "1970-01-01T00:00:00Z", step_seconds: -86399}
+        Years: {kind: datetime, start: "0003-07-01T12:00:00Z", step_seconds: -31556952}
+        Ahead: {kind: datetime, start: "9990-07-01T12:00:00Z", step_seconds: 31556952}
+        Beyond: {kind: datetime, start: "2020-01-01T00:00:00Z", step_seconds: 1000000000}
+        Max: {kind: datetime, start: "2020-01-01T00:00:00Z", step_seconds: 9223372036854775807}
+        Min: {kind: datetime, start: "2020-01-01T00:00:00Z", step_seconds: -9223372036854775808}
+        Widget: {kind: reference, object: Widget__c}
+        Self: {kind: reference, object: Gadget__c}
+        Void: {kind: reference, object: Lone__c}
+        CStr: {kind: constant, value: "say \"hi\", then\nleave"}
+        CInt: {kind: constant, value: -7}
+        CDbl: {kind: constant, value: 2.5}
+        CBool: {kind: constant, value: false}
+        CDate: {kind: constant, value: "1999-12-31"}
+        COld: {kind: constant, value: "-050-06-30"}
+        CDt: {kind: constant, value: "2000-02-29T12:00:00.5-05:30"}
+        CId: {kind: constant, value: "001000000000001", type: id}
+        CNull: {kind: constant, value: null, type: string}
+"#;
+
+    /// The first and last few thousand records and a spread across the rest.
+    fn indices(len: usize) -> Vec<usize> {
+        if len == 0 {
+            return Vec::new();
+        }
+        let mut v: Vec<usize> = (0..len.min(3000)).collect();
+        v.extend(len.saturating_sub(3000)..len);
+        v.extend((0..20_000u64).map(|k| (mix(k) % len as u64) as usize));
+        v
+    }
+
+    #[test]
+    fn csv_cells_match_the_value_path() {
+        let seed = crate::seed::parse(SEED).expect("seed");
+        let ds = Dataset::build(&seed, "00D000000000001EAA", &[]).expect("dataset");
+        for name in ds.names() {
+            let obj = ds.get(&name).expect("object");
+            for idx in indices(obj.len()) {
+                let mut out = Vec::new();
+                for f in 0..obj.fields.len() {
+                    out.clear();
+                    obj.write_csv_cell(idx, f, &mut out);
+                    let want = obj.value(idx, f).csv_cell_reference();
+                    assert_eq!(
+                        String::from_utf8_lossy(&out),
+                        want,
+                        "{name} record {idx} field {}",
+                        obj.fields[f].name
+                    );
+                }
+                // A field past the schema is null, as in `value`.
+                out.clear();
+                obj.write_csv_cell(idx, obj.fields.len(), &mut out);
+                assert_eq!(out, b"\"\"");
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Values, field types, Salesforce ids and date formatting shared by the data store, SOQL and the
-//! REST/Bulk serialisers.
+//! REST/Bulk serialisers, and the allocation-free writers of Bulk CSV cells.
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
@@ -106,7 +106,9 @@ impl Value {
         }
     }
 
-    /// The text of a CSV cell as Bulk API 2.0 writes it (unquoted form; the caller quotes).
+    /// The text of a CSV cell as Bulk API 2.0 writes it (unquoted form; the caller quotes). The
+    /// reference that `write_csv` and `SObject::write_csv_cell` are tested against.
+    #[cfg(test)]
     pub fn csv_text(&self) -> String {
         match self {
             Value::Null => String::new(),
@@ -122,15 +124,137 @@ impl Value {
             Value::DateTime(ms) => format_datetime_bulk(*ms),
         }
     }
+
+    /// The whole cell the original Bulk writer made from `csv_text`: quoted, `"` doubled.
+    #[cfg(test)]
+    pub fn csv_cell_reference(&self) -> String {
+        format!("\"{}\"", self.csv_text().replace('"', "\"\""))
+    }
+
+    /// Appends this value as one quoted Bulk API 2.0 CSV cell: `csv_text` in quotes, with any `"`
+    /// doubled. Writes into the page buffer, so a cell costs no allocation.
+    pub fn write_csv(&self, out: &mut Vec<u8>) {
+        if let Value::Str(s) = self {
+            return write_csv_str(out, s);
+        }
+        // The other kinds never contain a quote.
+        out.push(b'"');
+        match self {
+            Value::Null | Value::Str(_) => {}
+            Value::Int(i) => write_int(out, *i),
+            Value::Double(d) => write_double(&mut Bytes(out), *d),
+            Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Date(d) => write_date(out, *d),
+            Value::DateTime(ms) => write_datetime_bulk(out, *ms),
+        }
+        out.push(b'"');
+    }
 }
 
-fn write_double(out: &mut String, d: f64) {
-    if d.is_finite() && d.fract() == 0.0 && d.abs() < 1e15 {
-        let _ = write!(out, "{d:.1}");
+/// A double as Salesforce writes it (into JSON text or, through `Bytes`, a CSV page).
+fn write_double(out: &mut impl std::fmt::Write, d: f64) {
+    let _ = if d.is_finite() && d.fract() == 0.0 && d.abs() < 1e15 {
+        write!(out, "{d:.1}")
     } else if d.is_finite() {
-        let _ = write!(out, "{d}");
+        write!(out, "{d}")
     } else {
-        out.push_str("null");
+        out.write_str("null")
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk API 2.0 CSV, written as bytes straight into a results page (a page is up to millions of
+// cells, so nothing here allocates per cell).
+
+/// `fmt::Write` into a page, for the values still formatted by `std`.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Appends `s` as one quoted CSV cell.
+pub fn write_csv_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    push_csv_escaped(out, s);
+    out.push(b'"');
+}
+
+/// `s` as one quoted CSV cell, for text that is written many times.
+pub fn csv_cell(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    write_csv_str(&mut out, s);
+    out
+}
+
+/// Appends `s` with every `"` doubled (the inside of a quoted CSV cell).
+pub fn push_csv_escaped(out: &mut Vec<u8>, s: &str) {
+    let mut parts = s.split('"');
+    if let Some(first) = parts.next() {
+        out.extend_from_slice(first.as_bytes());
+    }
+    for p in parts {
+        out.extend_from_slice(b"\"\"");
+        out.extend_from_slice(p.as_bytes());
+    }
+}
+
+/// The decimal digits of `n`, zero-padded to at least `min_len` digits (at most 32), at the end of
+/// `buf`.
+fn digits(buf: &mut [u8; 32], mut n: u64, min_len: usize) -> &[u8] {
+    let mut len = 0;
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 && len >= min_len {
+            break;
+        }
+    }
+    &buf[buf.len() - len..]
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits (like `{n:0width$}`).
+pub fn write_uint(out: &mut Vec<u8>, n: u64, width: usize) {
+    // A u64 has at most 20 digits, so only padding can be longer than the buffer.
+    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(32)));
+    out.extend_from_slice(digits(&mut [0; 32], n, width));
+}
+
+fn write_int(out: &mut Vec<u8>, i: i64) {
+    if i < 0 {
+        out.push(b'-');
+    }
+    write_uint(out, i.unsigned_abs(), 0);
+}
+
+/// Appends the double nearest to `k / 10^decimals` (`d`, with `k` a whole number) exactly as
+/// `write_double` would, but without the float formatter: with `0 < |k| < 1e15` that decimal has
+/// at most 15 significant digits, so no other decimal of that length reads back as `d` and it is
+/// the shortest form `{d}` prints. Zero (whose sign shows), larger or non-finite values and more
+/// than 8 decimals take `write_double`.
+pub fn write_decimal(out: &mut Vec<u8>, k: f64, decimals: u32, d: f64) {
+    if !(k.is_finite() && k != 0.0 && k.abs() < 1e15 && k.fract() == 0.0 && decimals <= 8) {
+        return write_double(&mut Bytes(out), d);
+    }
+    if k < 0.0 {
+        out.push(b'-');
+    }
+    let dec = decimals as usize;
+    let mut buf = [0; 32];
+    // At least one digit before the point.
+    let text = digits(&mut buf, k.abs() as u64, dec + 1);
+    let (int, frac) = text.split_at(text.len() - dec);
+    let frac_len = frac.iter().rposition(|c| *c != b'0').map_or(0, |p| p + 1);
+    out.extend_from_slice(int);
+    out.push(b'.');
+    if frac_len == 0 {
+        out.push(b'0');
+    } else {
+        out.extend_from_slice(&frac[..frac_len]);
     }
 }
 
@@ -202,6 +326,62 @@ pub fn format_datetime_rest(ms: i64) -> String {
 /// `2026-01-01T00:00:00.000Z`, the Bulk API 2.0 CSV datetime form.
 pub fn format_datetime_bulk(ms: i64) -> String {
     fmt_dt(ms, "Z")
+}
+
+/// Year, month and day of a day number (days since 1970-01-01), proleptic Gregorian calendar:
+/// Howard Hinnant's `civil_from_days`, exact for every `i64` day a datetime can reach.
+fn civil_from_days(days: i64) -> (i64, u64, u64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as u64, day as u64)
+}
+
+/// Fills `slot` with `v` in decimal, zero-padded to the slot's width.
+fn put_digits(slot: &mut [u8], mut v: u64) {
+    for c in slot.iter_mut().rev() {
+        *c = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// Appends `format_date(days)` without allocating. Years outside 0..=9999 (signs, or no date at
+/// all past the `time` crate's range) are left to `format_date`.
+pub fn write_date(out: &mut Vec<u8>, days: i32) {
+    let (y, m, d) = civil_from_days(i64::from(days));
+    if !(0..=9999).contains(&y) {
+        return out.extend_from_slice(format_date(days).as_bytes());
+    }
+    let mut b = *b"0000-00-00";
+    put_digits(&mut b[0..4], y as u64);
+    put_digits(&mut b[5..7], m);
+    put_digits(&mut b[8..10], d);
+    out.extend_from_slice(&b);
+}
+
+/// Appends `format_datetime_bulk(ms)` without allocating; years outside 0..=9999 as in
+/// `write_date`.
+pub fn write_datetime_bulk(out: &mut Vec<u8>, ms: i64) {
+    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
+    if !(0..=9999).contains(&y) {
+        return out.extend_from_slice(format_datetime_bulk(ms).as_bytes());
+    }
+    let t = ms.rem_euclid(86_400_000) as u64;
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    put_digits(&mut b[0..4], y as u64);
+    put_digits(&mut b[5..7], m);
+    put_digits(&mut b[8..10], d);
+    put_digits(&mut b[11..13], t / 3_600_000);
+    put_digits(&mut b[14..16], t / 60_000 % 60);
+    put_digits(&mut b[17..19], t / 1000 % 60);
+    put_digits(&mut b[20..23], t % 1000);
+    out.extend_from_slice(&b);
 }
 
 /// Parses `YYYY-MM-DD`.
@@ -330,6 +510,45 @@ pub fn generated_id(prefix: &str, index: u64) -> String {
     id18(&s)
 }
 
+/// `generated_id` as ASCII bytes on the stack, for writers that append it to a page; `None` when
+/// the prefix is not 3 ASCII characters (key prefixes always are).
+pub fn generated_id_bytes(prefix: &str, index: u64) -> Option<[u8; 18]> {
+    let p: [u8; 3] = prefix.as_bytes().try_into().ok()?;
+    if !p.is_ascii() {
+        return None;
+    }
+    let mut b = [0u8; 18];
+    b[..3].copy_from_slice(&p);
+    b[3..5].copy_from_slice(b"Em");
+    let mut n = index.wrapping_add(1);
+    for slot in b[5..15].iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    for chunk in 0..3 {
+        let mut flags = 0usize;
+        for j in 0..5 {
+            if b[chunk * 5 + j].is_ascii_uppercase() {
+                flags |= 1 << j;
+            }
+        }
+        b[15 + chunk] = SUFFIX[flags];
+    }
+    Some(b)
+}
+
+/// Appends the generated id as one quoted CSV cell.
+pub fn write_csv_generated_id(out: &mut Vec<u8>, prefix: &str, index: u64) {
+    match generated_id_bytes(prefix, index) {
+        Some(b) => {
+            out.push(b'"');
+            out.extend_from_slice(&b);
+            out.push(b'"');
+        }
+        None => write_csv_str(out, &generated_id(prefix, index)),
+    }
+}
+
 /// A random id with the given 3-character prefix (for jobs, cursors, users created at run time).
 pub fn random_id(prefix: &str) -> String {
     use rand::Rng;
@@ -429,5 +648,227 @@ mod tests {
         let c = generated_id("001", 61);
         assert!(a < b && b < c, "{a} {b} {c}");
         assert_eq!(a.len(), 18);
+    }
+
+    /// A deterministic spread of test inputs.
+    fn sample(k: u64) -> u64 {
+        mix(k ^ 0x5eed)
+    }
+
+    /// What a byte writer appends to an empty page, as text.
+    fn text(write: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        write(&mut out);
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    fn csv(v: &Value) -> String {
+        text(|out| v.write_csv(out))
+    }
+
+    #[test]
+    fn csv_cells_match_csv_text_for_every_value_kind() {
+        let mut values = vec![Value::Null, Value::Bool(true), Value::Bool(false)];
+        for s in [
+            "",
+            "\"",
+            "\"\"",
+            "a\"b\"",
+            "\"start",
+            "end\"",
+            "comma, here",
+            "line\nbreak\r\n",
+            "Zürich ✓ 東京 🎉",
+            "tab\t| ^ ` ;",
+        ] {
+            values.push(Value::Str(s.to_string()));
+        }
+        for i in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            1234567890,
+            i64::MIN,
+            i64::MAX,
+            i64::MIN + 1,
+        ] {
+            values.push(Value::Int(i));
+        }
+        for d in [
+            0.0,
+            -0.0,
+            0.1,
+            -2.5,
+            1e15,
+            -1e15,
+            999_999_999_999_999.0,
+            1e-7,
+            123.456,
+            1e300,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            values.push(Value::Double(d));
+        }
+        for d in [
+            i32::MIN,
+            -4_000_000,
+            -719_528,
+            -1,
+            0,
+            1,
+            2_932_896,
+            2_932_897,
+            i32::MAX,
+        ] {
+            values.push(Value::Date(d));
+        }
+        for ms in [
+            i64::MIN,
+            -62_167_219_200_001,
+            -1,
+            0,
+            1,
+            253_402_300_800_000,
+            i64::MAX,
+        ] {
+            values.push(Value::DateTime(ms));
+        }
+        for v in &values {
+            assert_eq!(csv(v), v.csv_cell_reference(), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn dates_match_the_time_crate() {
+        let check = |d: i32| assert_eq!(text(|o| write_date(o, d)), format_date(d), "day {d}");
+        // Every day around the edges: negative years, year 0, the epoch, leap centuries, 9999 and
+        // the ends of the time crate's range; a spread in between.
+        for centre in [
+            -3_652_425, -719_528, -719_162, -25_567, 0, 10_957, 47_482, 2_932_896, -5_000_000,
+            3_000_000,
+        ] {
+            for d in centre - 800..=centre + 800 {
+                check(d);
+            }
+        }
+        for d in (-5_000_000..=5_000_000).step_by(37) {
+            check(d);
+        }
+        for d in [i32::MIN, i32::MIN + 1, i32::MAX, i32::MAX - 2_440_588] {
+            check(d);
+        }
+    }
+
+    #[test]
+    fn datetimes_match_the_time_crate() {
+        let check = |ms: i64| {
+            let got = text(|o| write_datetime_bulk(o, ms));
+            assert_eq!(got, format_datetime_bulk(ms), "ms {ms}");
+        };
+        let day = 86_400_000i64;
+        for centre in [
+            0,
+            -62_167_219_200_000, // 0000-01-01
+            -62_135_596_800_000, // 0001-01-01
+            253_402_300_800_000, // 10000-01-01
+            -377_705_116_800_000,
+            951_782_400_000, // 2000-02-29
+        ] {
+            for k in -3000..=3000 {
+                check(centre + k);
+                check(centre + k * day / 3 + k);
+            }
+        }
+        for k in 0..200_000 {
+            let r = sample(k);
+            check(r as i64);
+            check((r % 800_000_000_000_000) as i64 - 400_000_000_000_000);
+        }
+        for ms in [i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1] {
+            check(ms);
+        }
+    }
+
+    #[test]
+    fn decimals_match_float_formatting() {
+        for dec in 0..=8u32 {
+            assert_eq!(10f64.powi(dec as i32), 10u64.pow(dec) as f64);
+        }
+        let check = |k: f64, dec: u32| {
+            let d = k / 10f64.powi(dec.min(30) as i32);
+            let mut slow = String::new();
+            write_double(&mut slow, d);
+            assert_eq!(
+                text(|o| write_decimal(o, k, dec, d)),
+                slow,
+                "k {k} decimals {dec}"
+            );
+        };
+        for dec in 0..=10u32 {
+            for j in 0..40_000u64 {
+                let r = sample(j * 11 + u64::from(dec));
+                let m = 10u64.pow(1 + (r % 16) as u32);
+                let k = ((r >> 8) % m) as f64;
+                check(if r & 1 == 0 { k } else { -k }, dec);
+            }
+            for k in [
+                0.0,
+                -0.0,
+                1.0,
+                -1.0,
+                5.0,
+                10f64.powi(dec as i32),
+                1e15 - 1.0,
+                -(1e15 - 1.0),
+                1e15,
+                1e16 + 2.0,
+                9_007_199_254_740_993.0,
+                f64::INFINITY,
+                f64::NAN,
+            ] {
+                check(k, dec);
+            }
+        }
+    }
+
+    #[test]
+    fn uints_match_padded_format() {
+        for n in [0, 1, 9, 10, 99, 1_000_000_001, u64::MAX - 1, u64::MAX] {
+            for w in 0..=40 {
+                assert_eq!(text(|o| write_uint(o, n, w)), format!("{n:0w$}"));
+            }
+        }
+    }
+
+    #[test]
+    fn generated_id_bytes_match_generated_id() {
+        for prefix in ["001", "a0Z", "00D", "zzz"] {
+            for k in 0..5000u64 {
+                for index in [k, sample(k) % 839_299_365_868_340_224] {
+                    let b = generated_id_bytes(prefix, index).expect("3 ASCII characters");
+                    assert_eq!(b.as_slice(), generated_id(prefix, index).as_bytes());
+                    let cell = text(|o| write_csv_generated_id(o, prefix, index));
+                    assert_eq!(cell, format!("\"{}\"", generated_id(prefix, index)));
+                }
+            }
+        }
+        assert_eq!(generated_id_bytes("01", 5), None);
+        assert_eq!(generated_id_bytes("0é", 5), None);
+        assert_eq!(
+            text(|o| write_csv_generated_id(o, "a\"b2", 5)),
+            Value::Str(generated_id("a\"b2", 5)).csv_cell_reference()
+        );
+        for s in ["", "plain", "\"", "a\"\"b", "Zürich \"✓\""] {
+            assert_eq!(
+                String::from_utf8(csv_cell(s)).expect("UTF-8"),
+                Value::Str(s.to_string()).csv_cell_reference()
+            );
+        }
     }
 }
