@@ -764,12 +764,21 @@ class Salesforce:
         attempt = 1
         while True:
             spool = tempfile.TemporaryFile()
-            line_breaks = 0
+            # Counted on the way in, for ResultPage.lines_are_records and its cuts.
+            line_breaks = size = cut_at = 0
+            cuts: list = []
             last = b""
             try:
                 for chunk in response.iter_content(chunk_size=1024 * 1024):
                     spool.write(chunk)
-                    line_breaks += chunk.count(b"\n")
+                    breaks = chunk.count(b"\n")
+                    if breaks:
+                        line_breaks += breaks
+                        end = size + chunk.rfind(b"\n") + 1
+                        if end - cut_at >= CSV_BLOCK_BYTES:
+                            cuts.append((end, line_breaks))
+                            cut_at = end
+                    size += len(chunk)
                     last = chunk[-1:] or last
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
@@ -788,7 +797,7 @@ class Salesforce:
                 raise
             response.close()
             spool.seek(0)
-            return ResultPage(spool, _announced_records(response), line_breaks, last == b"\n")
+            return ResultPage(spool, _announced_records(response), line_breaks, last == b"\n", cuts)
 
 
 def _announced_records(response: Any) -> Optional[int]:
@@ -801,11 +810,14 @@ class ResultPage:
     """A downloaded Bulk API 2.0 result page: its body in a temporary file (read it like a file),
     the record count Salesforce announced for it and the line breaks counted while it arrived."""
 
-    def __init__(self, file: Any, announced: Optional[int], line_breaks: int, ends_with_lf: bool):
+    def __init__(self, file: Any, announced: Optional[int], line_breaks: int, ends_with_lf: bool,
+                 cuts: Optional[list] = None):
         self.file = file
         self.announced = announced
         self.line_breaks = line_breaks
         self.ends_with_lf = ends_with_lf
+        # (offset just after a line break, line breaks up to there), about CSV_BLOCK_BYTES apart.
+        self.cuts = cuts or []
 
     @property
     def lines_are_records(self) -> bool:
@@ -1110,11 +1122,10 @@ def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0,
     records, record count, watermark values or None), about `block_size` bytes (CSV_BLOCK_BYTES)
     at a time. Nothing is parsed except, when a watermark is set, the records of each block (for
     that column). A page with no records gives (header, b"", 0, None) once. With
-    `lines_are_records` (ResultPage.lines_are_records) blocks are cut and counted at line breaks;
-    otherwise the quotes are followed (csv_record_end)."""
-    block_size = block_size or CSV_BLOCK_BYTES
-    record_end = _line_end if lines_are_records else csv_record_end
+    `lines_are_records` (ResultPage.lines_are_records) blocks are cut and counted at line breaks,
+    at the page's cuts when it has them; otherwise the quotes are followed (csv_record_end)."""
     header = spool.readline()  # field names hold no line break
+    header_size = len(header)
     if not header.strip():
         return
     if not header.endswith(b"\n"):
@@ -1123,8 +1134,27 @@ def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0,
     if field:
         names = [h.lower() for h in next(csv.reader([header.decode("utf-8")]))]
         index = names.index(field.lower()) if field.lower() in names else None
-    pending = b""
+    if lines_are_records and getattr(spool, "cuts", None):
+        blocks = _blocks_at_cuts(spool, header_size)
+    else:
+        blocks = _blocks(spool, block_size or CSV_BLOCK_BYTES,
+                         _line_end if lines_are_records else csv_record_end)
     emitted = False
+    for data, count in blocks:
+        if count:
+            emitted = True
+            values = None
+            if index is not None:
+                rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+                values = _column(list(rows), index)
+            yield header, data, count, values
+    if not emitted:
+        yield header, b"", 0, None
+
+
+def _blocks(spool: Any, block_size: int, record_end: Callable) -> Iterator[tuple]:
+    """(bytes of whole records, record count) from the rest of a page, `block_size` at a time."""
+    pending = b""
     while True:
         block = spool.read(block_size)
         data = pending + block if pending else block
@@ -1134,17 +1164,23 @@ def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0,
         if not block and end < len(data):
             raise JobError("a Bulk API 2.0 result page ends inside a quoted value")
         pending = data[end:]
-        if count:
-            emitted = True
-            values = None
-            if index is not None:
-                rows = csv.reader(io.StringIO(data[:end].decode("utf-8"), newline=""))
-                values = _column(list(rows), index)
-            yield header, data[:end], count, values
+        yield data[:end], count
         if not block:
-            break
-    if not emitted:
-        yield header, b"", 0, None
+            return
+
+
+def _blocks_at_cuts(page: "ResultPage", header_size: int) -> Iterator[tuple]:
+    """_blocks for a page whose lines are records, read at the cuts found while it downloaded:
+    no search and no count here."""
+    position, lines = header_size, 1  # the header line
+    for end, breaks in page.cuts:
+        if end > position:
+            yield page.read(end - position), breaks - lines
+            position, lines = end, breaks
+    rest = page.read()
+    if rest:
+        yield (rest if rest.endswith(b"\n") else rest + b"\n"), page.line_breaks - lines + (
+            0 if rest.endswith(b"\n") else 1)
 
 
 def prefetch(pages: Iterator, depth: int = 2) -> Iterator:
@@ -1436,6 +1472,8 @@ class PartWriter:
         self._new_part()
         self._thread: Optional[threading.Thread] = None
         self._failure: Optional[BaseException] = None
+        self._uploader: Optional[ThreadPoolExecutor] = None
+        self._pending_upload: Any = None
         if fmt == "parquet":
             self._arrow = import_pyarrow()
         else:
@@ -1522,6 +1560,10 @@ class PartWriter:
             self._queue.put(_ABORT)
             self._thread.join()
         self.buffer.close()
+        try:
+            self._wait_upload(last=True)
+        except BaseException:  # noqa: BLE001 - the failure that brought us here is the one to report
+            pass
 
     # -- the writer's side (its thread, or the caller's for parquet) -----------------
 
@@ -1589,14 +1631,35 @@ class PartWriter:
         else:
             body = self._body()
         size = len(body) if isinstance(body, bytes) else len(self.buffer)
-        try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=CONTENT_TYPES[self.format])
-        finally:
-            self.buffer.close()
+        # One upload at a time, in a thread of its own, while the next part fills; the final
+        # part is waited for.
+        self._wait_upload()
+        if self._uploader is None:
+            self._uploader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload")
+        self._pending_upload = self._uploader.submit(self._put, key, body, self.buffer)
         self.parts += 1
         self.bytes += size
         self.keys.append(key)
         self._new_part()
+        if final:
+            self._wait_upload(last=True)
+
+    def _put(self, key: str, body: Any, buffer: "_SpoolBuffer") -> None:
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=CONTENT_TYPES[self.format])
+        finally:
+            buffer.close()
+
+    def _wait_upload(self, last: bool = False) -> None:
+        """Wait for the upload in flight, re-raising its error; with `last`, stop its thread."""
+        pending, self._pending_upload = self._pending_upload, None
+        try:
+            if pending is not None:
+                pending.result()
+        finally:
+            if last and self._uploader is not None:
+                self._uploader.shutdown(wait=True)
+                self._uploader = None
 
 
 def import_pyarrow() -> tuple:

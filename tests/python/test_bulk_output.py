@@ -190,6 +190,44 @@ def test_result_pages_whose_lines_are_records_are_cut_at_line_breaks():
     assert result_page(b'"Id"\n').lines_are_records
 
 
+class SpoolResponse:
+    """An opened result page for Salesforce._bulk_spool: the body in chunks of random sizes."""
+
+    def __init__(self, body, announced, rng):
+        self.body, self.rng = body, rng
+        self.headers = {"Sforce-NumberOfRecords": str(announced)}
+
+    def iter_content(self, chunk_size):
+        position = 0
+        while position < len(self.body):
+            step = self.rng.randint(1, 700)
+            yield self.body[position:position + step]
+            position += step
+
+    def close(self):
+        pass
+
+
+def test_pages_spooled_with_cuts_give_the_same_blocks_as_following_the_quotes(key):
+    rng = random.Random(8)
+    sf = sf_session(key, FakeHttp([], []))
+    for count, tail in ((400, b""), (400, b"no line break at the end"), (0, b""), (3, b"")):
+        rows = [[f"001{n:05d}", f"Account {n}", "" if n % 3 else "x" * rng.randint(0, 90)] for n in range(count)]
+        body = bulk_csv(["Id", "Name", "SystemModstamp"], rows)
+        if tail:
+            body += b'"' + tail + b'","y",""'
+            count += 1
+        page = sf._bulk_spool(SpoolResponse(body, count, rng), "u", {}, None)
+        assert page.lines_are_records and (len(page.cuts) > 3 or count < 10), count
+        fast = list(sx.csv_blocks(page, "Name", 0, page.lines_are_records))
+        page.close()
+        exact = list(sx.csv_blocks(io.BytesIO(body), "Name", 0))
+        assert [b[1] for b in fast] and b"".join(b[1] for b in fast) == b"".join(b[1] for b in exact)
+        assert sum(b[2] for b in fast) == count
+        assert [v for b in fast for v in (b[3] or [])] == [v for b in exact for v in (b[3] or [])]
+        assert all(b[1].endswith(b"\n") for b in fast if b[1])
+
+
 def test_needs_no_json_escape_finds_backslashes_and_control_characters():
     assert sx.needs_no_json_escape('"é😀 \u2028 100%","x"\n"y",""\n'.encode())
     for bad in ["a\\b", "a\rb", "a\tb", "\x00", "\x1f", "\x1b[0m"]:
