@@ -195,7 +195,7 @@ class SpoolResponse:
 
     def __init__(self, body, announced, rng):
         self.body, self.rng = body, rng
-        self.headers = {"Sforce-NumberOfRecords": str(announced)}
+        self.headers = {} if announced is None else {"Sforce-NumberOfRecords": str(announced)}
 
     def iter_content(self, chunk_size):
         position = 0
@@ -226,6 +226,34 @@ def test_pages_spooled_with_cuts_give_the_same_blocks_as_following_the_quotes(ke
         assert sum(b[2] for b in fast) == count
         assert [v for b in fast for v in (b[3] or [])] == [v for b in exact for v in (b[3] or [])]
         assert all(b[1].endswith(b"\n") for b in fast if b[1])
+
+
+def test_spooled_pages_of_random_data_convert_exactly_whichever_path_they_take(key):
+    """Random pages (plain, hostile, with and without Salesforce's count) through _bulk_spool and
+    csv_chunks / csv_blocks, against csv.reader and json.dumps."""
+    rng = random.Random(21)
+    sf = sf_session(key, FakeHttp([], []))
+    header = ["Id", "Name", "Description", "SystemModstamp"]
+    paths = set()
+    for round_ in range(60):
+        count = rng.randint(0, 120)
+        hostile = round_ % 3 == 0
+        rows = [[f"001{n:05d}", (rng.choice(NASTY) if hostile and rng.random() < 0.2 else f"Account {n}"),
+                 rng.choice(["", "x", "a,b", "é😀"]), f"2025-01-01T00:00:{n % 60:02d}.000Z"] for n in range(count)]
+        body = bulk_csv(header, rows)
+        announced = count if round_ % 4 else None
+        page = sf._bulk_spool(SpoolResponse(body, announced, rng), "u", {}, None)
+        paths.add(page.lines_are_records)
+        field = rng.choice([None, "SystemModstamp", "Id", "Description"])
+        chunks = list(sx.csv_chunks(page, field, False, 0, page.lines_are_records))
+        page.close()
+        lines = "".join(c[1] for c in chunks).split("\n")[:-1]
+        assert [json.loads(line) for line in lines] == [reference_line(header, row) for row in rows], round_
+        assert sum(c[2] for c in chunks) == len(rows)
+        if field:
+            column = header.index(field)
+            assert [v for c in chunks for v in c[3]] == [row[column] or None for row in rows], round_
+    assert paths == {True, False}, "both the cut and the quote-following path ran"
 
 
 def test_needs_no_json_escape_finds_backslashes_and_control_characters():
