@@ -1574,6 +1574,8 @@ class PartWriter:
                 self._drop_part()
                 return
             if self._failure is not None:
+                if item is _FINAL:
+                    return  # handed over before the failure was known: flush() re-raises it
                 continue  # drained until the caller learns of the failure and stops
             try:
                 if item is _FINAL:
@@ -1622,6 +1624,8 @@ class PartWriter:
         """Upload the current part; with final=True an empty result still leaves one part (for
         the csv formats, the header alone when it is known)."""
         if not self._has_data and not (final and self.parts == 0):
+            if final:
+                self._wait_upload(last=True)  # the last part may still be on its way (or have failed)
             return
         if not self._has_data and self.header:
             self.buffer += self._compress(self.header)

@@ -572,3 +572,65 @@ def test_bulk_result_pages_are_pipelined_and_a_broken_page_is_asked_for_again(ke
         list(sf.bulk_pages("SELECT Id FROM Account"))
     assert [c[2].get("locator") for c in http.calls if c[1] == "results"].count("MjA") == 3
     assert http.calls[-1][0] != "DELETE"
+
+
+class FailingPartS3(FakeS3):
+    """Refuses the `refuse`-th part (1-based), after `delay` seconds."""
+
+    def __init__(self, refuse, delay=0.0):
+        super().__init__()
+        self.refuse, self.delay, self.seen = refuse, delay, 0
+
+    def put_object(self, Bucket, Key, Body, ContentType):  # noqa: N803 - boto3's names
+        import time
+
+        if "/part-" in Key:
+            self.seen += 1
+            if self.seen == self.refuse:
+                time.sleep(self.delay)
+                raise botocore.exceptions.ClientError({"Error": {"Code": "SlowDown", "Message": "no"}}, "PutObject")
+        super().put_object(Bucket, Key, Body, ContentType)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz", "csv.gz", "parquet"])
+def test_the_last_part_failing_fails_the_flush_when_it_filled_up_exactly(fmt):
+    # Each add fills a part, so the final flush has nothing left of its own: it must still wait for
+    # the last upload and re-raise its error (not leave it to abort(), which swallows it).
+    s3 = FailingPartS3(refuse=2)
+    writer = sx.PartWriter(s3, "bkt", "out/x/", 10, fmt)
+    try:
+        for n in range(2):
+            if fmt == "csv.gz":
+                writer.add_csv(b'"A"\n', b'"' + b"x" * 40 + b'"\n', 1)
+            else:
+                writer.add_many([{"A": str(n) * 40}])
+        with pytest.raises(botocore.exceptions.ClientError, match="SlowDown"):
+            writer.flush(final=True)
+    finally:
+        writer.abort()
+
+
+def test_a_failure_found_after_the_final_flush_was_handed_over_does_not_hang_the_flush():
+    import threading
+
+    s3 = FailingPartS3(refuse=1, delay=0.3)
+    writer = sx.PartWriter(s3, "bkt", "out/x/", 10, "jsonl")
+    writer.add_lines('{"A":"' + "x" * 40 + '"}\n', 1)  # part 0 uploads (and fails, later)
+    writer.add_lines('{"A":"' + "y" * 40 + '"}\n', 1)  # part 1 waits for part 0: the failure
+    errors = []
+
+    def flush():
+        try:
+            writer.flush(final=True)  # the end is handed over before the failure is known
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    flusher = threading.Thread(target=flush, daemon=True)
+    flusher.start()
+    flusher.join(10)
+    try:
+        assert not flusher.is_alive(), "flush(final=True) hangs"
+        assert len(errors) == 1 and "SlowDown" in str(errors[0])
+    finally:
+        if not flusher.is_alive():
+            writer.abort()
