@@ -1185,25 +1185,39 @@ def _blocks_at_cuts(page: "ResultPage", header_size: int) -> Iterator[tuple]:
 
 def prefetch(pages: Iterator, depth: int = 2) -> Iterator:
     """Runs a page iterator in a thread, `depth` pages ahead of the consumer, so the next page
-    downloads while this one is written. Errors surface in the consumer."""
+    downloads while this one is written. Errors surface in the consumer. When the consumer stops
+    early, the thread stops too: it closes the iterator (for Bulk, the open result page) and the
+    pages fetched but never taken (their temporary files)."""
     slots: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
     cancelled = threading.Event()
 
+    def deliver(slot: tuple) -> bool:
+        while not cancelled.is_set():
+            try:
+                slots.put(slot, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in pages:
-                while not cancelled.is_set():
-                    try:
-                        slots.put((item, None), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if cancelled.is_set():
-                    return
-            slots.put((done, None))
+                if not deliver((item, None)):
+                    _close_quietly(item)
+                    break
+            else:
+                deliver((done, None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            slots.put((None, exc))
+            deliver((None, exc))
+        if cancelled.is_set():
+            _close_quietly(pages)
+            while True:
+                try:
+                    _close_quietly(slots.get_nowait()[0])
+                except queue.Empty:
+                    break
 
     worker = threading.Thread(target=produce, daemon=True)
     worker.start()
@@ -1217,6 +1231,20 @@ def prefetch(pages: Iterator, depth: int = 2) -> Iterator:
             yield item
     finally:
         cancelled.set()
+        while True:  # what the thread delivered before it stopped (it drains the rest)
+            try:
+                _close_quietly(slots.get_nowait()[0])
+            except queue.Empty:
+                break
+
+
+def _close_quietly(thing: Any) -> None:
+    close = getattr(thing, "close", None)
+    if callable(close):
+        try:
+            close()
+        except BaseException:  # noqa: BLE001 - only tidying up after the consumer stopped
+            pass
 
 
 # ---------------------------------------------------------------------------
@@ -1755,6 +1783,7 @@ def extract_records(sf: Salesforce, soql: str, api: str, fmt: str, name: str, wr
                               poll_max=options.get("bulk_poll_max", 10))
         for spool in prefetch(pages, depth=1):
             result["pages"] += 1
+            before = writer.records
             try:
                 by_line = spool.lines_are_records
                 if fmt in CSV_FORMATS:
@@ -1762,17 +1791,22 @@ def extract_records(sf: Salesforce, soql: str, api: str, fmt: str, name: str, wr
                         if values is not None:
                             high.see_values(values)
                         writer.add_csv(header, data, count)
-                    continue
-                for records, lines, count, values in csv_chunks(spool, field, fmt == "parquet", 0,
-                                                                by_line):
-                    if values is not None:
-                        high.see_values(values)
-                    if records is not None:
-                        writer.add_many(records)
-                    else:
-                        writer.add_lines(lines, count)
+                else:
+                    for records, lines, count, values in csv_chunks(spool, field, fmt == "parquet", 0,
+                                                                    by_line):
+                        if values is not None:
+                            high.see_values(values)
+                        if records is not None:
+                            writer.add_many(records)
+                        else:
+                            writer.add_lines(lines, count)
             finally:
                 spool.close()
+            # A page that lost records on the way must not move the mark past them.
+            if spool.announced is not None and writer.records - before != spool.announced:
+                raise JobError(f"Bulk API 2.0 result page {result['pages']} held "
+                               f"{writer.records - before} records where Salesforce announced "
+                               f"{spool.announced} (Sforce-NumberOfRecords); run the job again")
     elif fmt != "parquet" and flat_select(soql):
         total = None
         for page in prefetch(sf.query_pages_raw(soql, counter)):

@@ -256,6 +256,41 @@ def test_spooled_pages_of_random_data_convert_exactly_whichever_path_they_take(k
     assert paths == {True, False}, "both the cut and the quote-following path ran"
 
 
+def test_prefetch_closes_the_pages_nobody_took_when_the_consumer_stops():
+    import threading
+    import time
+
+    class Page:
+        def __init__(self, n):
+            self.n, self.closed = n, False
+
+        def close(self):
+            self.closed = True
+
+    made, source_closed = [], threading.Event()
+
+    def pages():
+        try:
+            for n in range(10):
+                made.append(Page(n))
+                yield made[-1]
+        finally:
+            source_closed.set()
+
+    taken = sx.prefetch(pages(), depth=2)
+    first = next(taken)
+    deadline = time.monotonic() + 5
+    while len(made) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the thread runs ahead: pages 1 and 2 wait in the queue
+    taken.close()  # the consumer stops early
+    assert source_closed.wait(5), "the page iterator was closed"
+    deadline = time.monotonic() + 5
+    while not all(p.closed for p in made[1:]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(made) in (3, 4) and all(p.closed for p in made[1:]), [(p.n, p.closed) for p in made]
+    assert not first.closed, "the page the consumer holds is its own to close"
+
+
 def test_needs_no_json_escape_finds_backslashes_and_control_characters():
     assert sx.needs_no_json_escape('"é😀 \u2028 100%","x"\n"y",""\n'.encode())
     for bad in ["a\\b", "a\rb", "a\tb", "\x00", "\x1f", "\x1b[0m"]:
@@ -366,6 +401,23 @@ def test_bulk_csv_formats_write_the_csv_through_with_one_header_per_part(fmt):
     assert result["watermark_after"] == "2025-03-01T00:19:59.000Z"
     manifest = json.loads(s3.objects[("bkt", "out/acc/run=jr_b/_manifest.json")])
     assert manifest["records"] == 1200 and manifest["parts"] == parts and manifest["format"] == fmt
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "jsonl.gz"])
+def test_a_page_with_fewer_records_than_salesforce_announced_fails_the_query(fmt):
+    class ShortPage(FakeBulk):
+        def bulk_pages(self, soql, counter=None, max_records=0, timeout=0, poll_max=0):
+            body = bulk_csv(HEADER, bulk_rows(0, 50))
+            cut = body.rindex(b'\n"', 0, len(body) - 1) + 1  # the last record lost on the way
+            yield sx.ResultPage(io.BytesIO(body[:cut]), 50, body[:cut].count(b"\n"), True)
+
+    s3 = FakeS3()
+    query = {"name": "acc", "soql": "SELECT Id FROM Account", "api": "bulk", "format": fmt,
+             "watermark": "SystemModstamp"}
+    with pytest.raises(sx.JobError, match="page 1 held 49 records where Salesforce announced 50") as failed:
+        sx.run_query(ShortPage([]), s3, "bkt", "out/", "jr_s", query, 4_000)
+    assert failed.value.result["status"] == "failed"
+    assert not any(k.endswith("_watermark.json") for _b, k in s3.objects), "the mark did not move"
 
 
 def test_bulk_csv_gz_of_an_empty_result_is_one_part_with_the_header():
