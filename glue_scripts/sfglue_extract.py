@@ -1755,10 +1755,12 @@ class HighWater:
         values = [v for v in values if v is not None]
         if not values:
             return
-        # One API answers datetimes in one format (same length, same zone): the largest string is
-        # the latest. Anything else is compared value by value.
+        # One API answers dates and datetimes in one format (YYYY-MM-DD…, same length, same zone):
+        # the largest string is the latest. Anything else (numbers too: "9999.9" sorts after
+        # "10000.0") is compared value by value.
         first = values[0]
-        same = isinstance(first, str) and len(first) >= 10 and first[:4].isdigit()
+        same = (isinstance(first, str) and len(first) >= 10 and first[:4].isdigit()
+                and first[4] == "-" and first[7] == "-")
         if same and all(isinstance(v, str) and len(v) == len(first) and v[-5:] == first[-5:] for v in values):
             candidate = max(values)
         else:

@@ -444,6 +444,10 @@ def test_watermark_and_count_rewrites_of_soql():
     numbers = sx.HighWater("N", None)
     numbers.see_values([9, 10, 2])
     assert numbers.value == 10
+    # Bulk gives numbers as text of one width: compared as numbers, not as strings.
+    as_text = sx.HighWater("N", None)
+    as_text.see_values(["9999.900000", "10000.00000", "0123.000000"])
+    assert as_text.value == "10000.00000"
 
 
 def test_query_options_are_checked():
