@@ -972,14 +972,13 @@ def quoted_rows(text: str, width: int) -> Optional[Iterator]:
     return map(_SPLIT_FIELDS, inside)
 
 
-def csv_chunks(spool: Any, field: Optional[str], as_records: bool, block_size: int = 0,
-               lines_are_records: bool = False) -> Iterator[tuple]:
+def csv_chunks(spool: Any, field: Optional[str], as_records: bool, block_size: int = 0) -> Iterator[tuple]:
     """A Bulk API 2.0 CSV result page, about `block_size` bytes (CSV_BLOCK_BYTES) of whole
-    records at a time, as (records, None, n, values) or, without as_records, as
-    (None, JSON Lines text, n, values); values are the watermark field's. Every CSV value is
-    text; an empty value becomes null. `lines_are_records` as for csv_blocks."""
+    records at a time (cut as csv_blocks cuts), as (records, None, n, values) or, without
+    as_records, as (None, JSON Lines text, n, values); values are the watermark field's. Every
+    CSV value is text; an empty value becomes null."""
     header = index = plain_lines = None
-    for head, data, count, _values in csv_blocks(spool, None, block_size, lines_are_records):
+    for head, data, count, _values in csv_blocks(spool, None, block_size):
         if header is None:
             header = next(csv.reader([head.decode("utf-8")]))
             lowered = [h.lower() for h in header]
@@ -988,7 +987,8 @@ def csv_chunks(spool: Any, field: Optional[str], as_records: bool, block_size: i
         if not count:
             continue
         text = data.decode("utf-8")
-        if not as_records and needs_no_json_escape(data):
+        escape_free = not as_records and needs_no_json_escape(data)
+        if escape_free:
             # The usual Bulk data: converted without a step per record.
             converted = plain_lines.convert(text, count, index)
             if converted is not None:
@@ -996,7 +996,7 @@ def csv_chunks(spool: Any, field: Optional[str], as_records: bool, block_size: i
                 yield None, lines, count, values
                 continue
         split = quoted_rows(text, len(header))
-        plain = split is not None and needs_no_json_escape(data)
+        plain = split is not None and escape_free
         if split is not None:
             rows = list(split)
         else:
@@ -1110,20 +1110,13 @@ def csv_record_end(data: bytes) -> tuple:
     return cut, records
 
 
-def _line_end(data: bytes) -> tuple:
-    """csv_record_end for data in which every line is one record."""
-    end = data.rfind(b"\n") + 1
-    return end, data.count(b"\n", 0, end)
-
-
-def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0,
-               lines_are_records: bool = False) -> Iterator[tuple]:
+def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0) -> Iterator[tuple]:
     """A Bulk API 2.0 CSV result page as it is, for the csv formats: (header line, bytes of whole
     records, record count, watermark values or None), about `block_size` bytes (CSV_BLOCK_BYTES)
     at a time. Nothing is parsed except, when a watermark is set, the records of each block (for
-    that column). A page with no records gives (header, b"", 0, None) once. With
-    `lines_are_records` (ResultPage.lines_are_records) blocks are cut and counted at line breaks,
-    at the page's cuts when it has them; otherwise the quotes are followed (csv_record_end)."""
+    that column). A page with no records gives (header, b"", 0, None) once. A ResultPage whose
+    lines are records (ResultPage.lines_are_records) is read at the cuts found while it
+    downloaded; anything else is cut by following the quotes (csv_record_end)."""
     header = spool.readline()  # field names hold no line break
     header_size = len(header)
     if not header.strip():
@@ -1134,11 +1127,10 @@ def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0,
     if field:
         names = [h.lower() for h in next(csv.reader([header.decode("utf-8")]))]
         index = names.index(field.lower()) if field.lower() in names else None
-    if lines_are_records and getattr(spool, "cuts", None):
+    if isinstance(spool, ResultPage) and spool.lines_are_records:
         blocks = _blocks_at_cuts(spool, header_size)
     else:
-        blocks = _blocks(spool, block_size or CSV_BLOCK_BYTES,
-                         _line_end if lines_are_records else csv_record_end)
+        blocks = _blocks(spool, block_size or CSV_BLOCK_BYTES)
     emitted = False
     for data, count in blocks:
         if count:
@@ -1152,7 +1144,7 @@ def csv_blocks(spool: Any, field: Optional[str], block_size: int = 0,
         yield header, b"", 0, None
 
 
-def _blocks(spool: Any, block_size: int, record_end: Callable) -> Iterator[tuple]:
+def _blocks(spool: Any, block_size: int) -> Iterator[tuple]:
     """(bytes of whole records, record count) from the rest of a page, `block_size` at a time."""
     pending = b""
     while True:
@@ -1160,7 +1152,7 @@ def _blocks(spool: Any, block_size: int, record_end: Callable) -> Iterator[tuple
         data = pending + block if pending else block
         if not block and data and not data.endswith(b"\n"):
             data += b"\n"
-        end, count = record_end(data)
+        end, count = csv_record_end(data)
         if not block and end < len(data):
             raise JobError("a Bulk API 2.0 result page ends inside a quoted value")
         pending = data[end:]
@@ -1178,9 +1170,10 @@ def _blocks_at_cuts(page: "ResultPage", header_size: int) -> Iterator[tuple]:
             yield page.read(end - position), breaks - lines
             position, lines = end, breaks
     rest = page.read()
-    if rest:
-        yield (rest if rest.endswith(b"\n") else rest + b"\n"), page.line_breaks - lines + (
-            0 if rest.endswith(b"\n") else 1)
+    if rest.endswith(b"\n"):
+        yield rest, page.line_breaks - lines
+    elif rest:
+        yield rest + b"\n", page.line_breaks - lines + 1  # the last record lacked its line break
 
 
 def prefetch(pages: Iterator, depth: int = 2) -> Iterator:
@@ -1624,7 +1617,6 @@ class PartWriter:
     def _compress(self, data: bytes) -> bytes:
         if self._gzip is None:
             return data
-        # A sync flush per chunk: the part's size is known as its chunks come back (it costs little).
         return self._gzip.compress(data)
 
     def _write(self, data: bytes) -> None:
@@ -1787,15 +1779,13 @@ def extract_records(sf: Salesforce, soql: str, api: str, fmt: str, name: str, wr
             result["pages"] += 1
             before = writer.records
             try:
-                by_line = spool.lines_are_records
                 if fmt in CSV_FORMATS:
-                    for header, data, count, values in csv_blocks(spool, field, 0, by_line):
+                    for header, data, count, values in csv_blocks(spool, field):
                         if values is not None:
                             high.see_values(values)
                         writer.add_csv(header, data, count)
                 else:
-                    for records, lines, count, values in csv_chunks(spool, field, fmt == "parquet", 0,
-                                                                    by_line):
+                    for records, lines, count, values in csv_chunks(spool, field, fmt == "parquet"):
                         if values is not None:
                             high.see_values(values)
                         if records is not None:

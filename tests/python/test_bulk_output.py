@@ -177,10 +177,12 @@ def test_result_pages_whose_lines_are_records_are_cut_at_line_breaks():
     rows = [[f"001{n:05d}", f"Account {n}", ""] for n in range(500)]
     body = bulk_csv(["Id", "Name", "Other"], rows)
     page = result_page(body)
-    assert page.lines_are_records and page.announced == 500
-    fast = list(sx.csv_blocks(page, "Name", 1000, lines_are_records=True))
+    assert page.lines_are_records and page.announced == 500 and not page.cuts
+    fast = list(sx.csv_blocks(page, "Name", 1000))  # no cuts (a small page): one block
     exact = list(sx.csv_blocks(io.BytesIO(body), "Name", 1000))
-    assert fast == exact and len(fast) > 5
+    assert len(fast) == 1 and len(exact) > 5
+    assert fast[0][1] == b"".join(b[1] for b in exact) and fast[0][2] == 500
+    assert fast[0][3] == [v for b in exact for v in b[3]]
     # A value's line break, a blank line, or no count from Salesforce: the quotes are followed.
     broken = bulk_csv(["Id", "Name"], [["1", "two\nlines"], ["2", "x"]])
     assert not result_page(broken).lines_are_records
@@ -219,7 +221,7 @@ def test_pages_spooled_with_cuts_give_the_same_blocks_as_following_the_quotes(ke
             count += 1
         page = sf._bulk_spool(SpoolResponse(body, count, rng), "u", {}, None)
         assert page.lines_are_records and (len(page.cuts) > 3 or count < 10), count
-        fast = list(sx.csv_blocks(page, "Name", 0, page.lines_are_records))
+        fast = list(sx.csv_blocks(page, "Name"))
         page.close()
         exact = list(sx.csv_blocks(io.BytesIO(body), "Name", 0))
         assert [b[1] for b in fast] and b"".join(b[1] for b in fast) == b"".join(b[1] for b in exact)
@@ -245,7 +247,7 @@ def test_spooled_pages_of_random_data_convert_exactly_whichever_path_they_take(k
         page = sf._bulk_spool(SpoolResponse(body, announced, rng), "u", {}, None)
         paths.add(page.lines_are_records)
         field = rng.choice([None, "SystemModstamp", "Id", "Description"])
-        chunks = list(sx.csv_chunks(page, field, False, 0, page.lines_are_records))
+        chunks = list(sx.csv_chunks(page, field, False))
         page.close()
         lines = "".join(c[1] for c in chunks).split("\n")[:-1]
         assert [json.loads(line) for line in lines] == [reference_line(header, row) for row in rows], round_
