@@ -622,11 +622,17 @@ impl Validator<'_> {
     /// A config-class failure located at the key `path` (dotted, e.g. `salesforce.login_url`).
     fn fail(&self, key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Failure {
         // In a multi-environment file the key is in the environment's section or in the
-        // shared defaults.
-        let found = self
-            .env
-            .and_then(|e| locate_key(self.text, &format!("environments.{e}.{key}")))
-            .or_else(|| locate_key(self.text, key))
+        // shared defaults. When the key itself is not written out (a default, or a list in flow
+        // style), point at the nearest enclosing key that is: `queries[1]`, then `queries`.
+        let in_env = |path: &str| {
+            self.env
+                .and_then(|e| locate_key(self.text, &format!("environments.{e}.{path}")))
+        };
+        let mut prefixes = vec![key];
+        prefixes.extend(key.rmatch_indices(['.', '[']).map(|(at, _)| &key[..at]));
+        let found = prefixes
+            .iter()
+            .find_map(|p| in_env(p).or_else(|| locate_key(self.text, p)))
             .or_else(|| {
                 self.env
                     .and_then(|e| locate_key(self.text, &format!("environments.{e}")))
@@ -795,18 +801,19 @@ impl Validator<'_> {
             ));
         }
         let mut queries = Vec::new();
-        for q in raw_queries {
+        for (i, q) in raw_queries.into_iter().enumerate() {
+            let at = |key: &str| format!("queries[{i}].{key}");
             let qname = q.name.trim().to_string();
             if !is_valid_query_name(&qname) {
                 return Err(self.fail(
-                    "queries",
+                    &at("name"),
                     format!("query name {qname:?} is not valid"),
                     "use lower-case letters, digits and '_', starting with a letter (it names an S3 folder)",
                 ));
             }
             if queries.iter().any(|x: &Query| x.name == qname) {
                 return Err(self.fail(
-                    "queries",
+                    &at("name"),
                     format!("query name {qname:?} is used twice"),
                     "give each query its own name",
                 ));
@@ -814,7 +821,7 @@ impl Validator<'_> {
             let soql = q.soql.split_whitespace().collect::<Vec<_>>().join(" ");
             if !soql.to_ascii_uppercase().starts_with("SELECT ") {
                 return Err(self.fail(
-                    "queries",
+                    &at("soql"),
                     format!("query {qname:?} does not start with SELECT"),
                     "write a SOQL query such as `SELECT Id, Name FROM Account`",
                 ));
@@ -825,7 +832,7 @@ impl Validator<'_> {
                         None => Ok(None),
                         Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v)),
                         Some(v) => Err(self.fail(
-                            "queries",
+                            &at(key),
                             format!(
                                 "query {qname:?}: {key} {v:?} is not one of {}",
                                 allowed.join(", ")
@@ -846,7 +853,7 @@ impl Validator<'_> {
                 let api_shown = api.as_deref().unwrap_or("rest (the default)");
                 if api.as_deref() != Some("bulk") {
                     return Err(self.fail(
-                        "queries",
+                        &at("format"),
                         format!(
                             "query {qname:?}: format {f} writes Bulk API 2.0's CSV as it arrives, \
                              so it needs api bulk, not {api_shown}"
@@ -868,7 +875,7 @@ impl Validator<'_> {
                         .any(|f| f.trim() == w.to_ascii_uppercase());
                     if !listed {
                         return Err(self.fail(
-                            "queries",
+                            &at("watermark"),
                             format!("query {qname:?}: the watermark {w:?} is not in its SELECT list"),
                             "add the field to the SELECT list (the script reads the high-water mark from the records)",
                         ));
@@ -1587,36 +1594,103 @@ fn is_valid_bucket(b: &str) -> bool {
         && b.parse::<std::net::Ipv4Addr>().is_err()
 }
 
-/// Finds the line and column (1-based) of a dotted key in YAML text, by indentation. Good enough
-/// to point at a key in a config file; returns `None` when the key is not written out.
+/// Finds the line and column (1-based) of a dotted key in YAML text, by indentation. A segment
+/// may name a block-sequence item by index (`queries[1].format`). Good enough to point at a key
+/// in a config file; returns `None` when the key is not written out (or sits in flow style).
 fn locate_key(text: &str, dotted: &str) -> Option<(usize, usize)> {
-    let mut wanted = dotted.split('.').peekable();
-    let mut min_indent = 0usize;
-    let mut current = wanted.next()?;
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('#') || trimmed.is_empty() {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        if indent < min_indent {
-            return None;
-        }
-        let key_part = trimmed.trim_start_matches("- ");
-        if key_part
-            .strip_prefix(current)
-            .is_some_and(|rest| rest.trim_start().starts_with(':'))
-        {
-            match wanted.next() {
-                None => return Some((i + 1, indent + 1 + (trimmed.len() - key_part.len()))),
-                Some(next) => {
-                    current = next;
-                    min_indent = indent + 1;
-                }
+    let lines = yaml_lines(text);
+    let mut from = 0;
+    let mut min_indent = 0;
+    let mut found = None;
+    for segment in dotted.split('.') {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, rest)) => (name, Some(rest.strip_suffix(']')?.parse::<usize>().ok()?)),
+            None => (segment, None),
+        };
+        let mut at = None;
+        for (j, l) in lines.iter().enumerate().skip(from) {
+            if l.indent < min_indent {
+                return None;
+            }
+            if !l.item
+                && l.text
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.trim_start().starts_with(':'))
+            {
+                at = Some(j);
+                break;
             }
         }
+        let key = &lines[at?];
+        found = Some((key.line, key.indent + 1));
+        from = at? + 1;
+        min_indent = key.indent + 1;
+        if let Some(n) = index {
+            // A block sequence may sit at its key's own indentation (`queries:\n- name: …`).
+            let mut item_indent = None;
+            let mut seen = 0;
+            let mut at = None;
+            for (j, l) in lines.iter().enumerate().skip(from) {
+                if l.indent < key.indent || (l.indent == key.indent && !l.item) {
+                    return None;
+                }
+                if l.item && *item_indent.get_or_insert(l.indent) == l.indent {
+                    if seen == n {
+                        at = Some(j);
+                        break;
+                    }
+                    seen += 1;
+                }
+            }
+            let item = &lines[at?];
+            found = Some((item.line, item.indent + 1));
+            from = at? + 1;
+            min_indent = item.indent + 1;
+        }
     }
-    None
+    found
+}
+
+/// One piece of a YAML line for [`locate_key`]: a `- ` sequence marker, or the text after it (or
+/// after the indentation), with its 0-based column and 1-based line.
+struct YamlLine<'a> {
+    line: usize,
+    indent: usize,
+    item: bool,
+    text: &'a str,
+}
+
+/// The config's lines without comments and blank lines, each `- ` marker split off as a line of
+/// its own so that `- name: x` reads as an item holding `name` one column further in.
+fn yaml_lines(text: &str) -> Vec<YamlLine<'_>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut rest = line.trim_start();
+        let mut indent = line.len() - rest.len();
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        while rest == "-" || rest.starts_with("- ") {
+            out.push(YamlLine {
+                line: i + 1,
+                indent,
+                item: true,
+                text: "-",
+            });
+            let after = rest[1..].trim_start();
+            indent += rest.len() - after.len();
+            rest = after;
+        }
+        if !rest.is_empty() {
+            out.push(YamlLine {
+                line: i + 1,
+                indent,
+                item: false,
+                text: rest,
+            });
+        }
+    }
+    out
 }
 
 /// The commented starting config that `sfglue init` writes.
@@ -1798,6 +1872,42 @@ environments:
         assert_eq!(prod.salesforce.consumer_key.as_deref(), Some("3MVGprod"));
         assert_eq!(prod.secret.name, "acme-prod/salesforce-jwt");
         assert_eq!(prod.queries, dev.queries);
+    }
+
+    #[test]
+    fn a_bad_query_is_located_at_its_own_key() {
+        // In the shared list...
+        let bad = ENVS.replace("SELECT Id FROM Account", "DELETE Account");
+        let e = parse(&bad, Path::new("e.yaml"), Some("dev")).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("e.yaml:9:5: `queries[0].soql` (environment dev): query \"accounts\""),
+            "{}",
+            e.message
+        );
+        // ...and in an environment's own list, which replaces the shared one.
+        let own = ENVS.replace(
+            "    name: acme-prod\n",
+            "    name: acme-prod\n    queries:\n      - name: a\n        soql: SELECT Id FROM A\n      - name: b\n        soql: SELECT Id FROM B\n        format: parquet.gz\n",
+        );
+        let e = parse(&own, Path::new("e.yaml"), Some("prod")).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("e.yaml:22:9: `queries[1].format` (environment prod)"),
+            "{}",
+            e.message
+        );
+        // A list written in flow style is pointed at as a whole.
+        let flow = MINIMAL.replace(
+            "queries:\n  - name: accounts\n    soql: SELECT Id, Name FROM Account\n",
+            "queries: [{name: accounts, soql: SELECT Id FROM Account, api: soap}]\n",
+        );
+        let e = err(&flow);
+        assert!(
+            e.message.starts_with("sfglue.yaml:9:1: `queries[0].api`: "),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -2126,5 +2236,25 @@ environments:
         assert_eq!(locate_key(t, "c.b"), Some((4, 3)));
         assert_eq!(locate_key(t, "c.d.e"), Some((6, 5)));
         assert_eq!(locate_key(t, "a.x"), None);
+    }
+
+    #[test]
+    fn locate_key_finds_sequence_items_and_their_keys() {
+        let t = "queries:\n  # the first\n  - name: a\n    soql: S\n  -\n    name: b\n    format: csv\n\
+                 other:\n- name: c\n- - x: 1\nlast: 1\n";
+        assert_eq!(locate_key(t, "queries[0]"), Some((3, 3)));
+        assert_eq!(locate_key(t, "queries[0].name"), Some((3, 5)));
+        assert_eq!(locate_key(t, "queries[0].soql"), Some((4, 5)));
+        assert_eq!(locate_key(t, "queries[1].format"), Some((7, 5)));
+        // A key of another item is not taken for this one's.
+        assert_eq!(locate_key(t, "queries[0].format"), None);
+        assert_eq!(locate_key(t, "queries[2]"), None);
+        // A sequence at its key's indentation, and a sequence of sequences.
+        assert_eq!(locate_key(t, "other[0].name"), Some((9, 3)));
+        assert_eq!(locate_key(t, "other[1]"), Some((10, 1)));
+        assert_eq!(locate_key(t, "last"), Some((11, 1)));
+        // Flow style is not followed: the caller falls back to the list's own key.
+        assert_eq!(locate_key("q: [{name: a}]\n", "q[0].name"), None);
+        assert_eq!(locate_key(t, "queries[x]"), None);
     }
 }
