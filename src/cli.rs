@@ -43,7 +43,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
-    /// More detail on stderr (repeat for more).
+    /// More detail on stderr, and a line per AWS and Salesforce call (its status and time).
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 

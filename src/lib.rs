@@ -3,12 +3,14 @@
 //!
 //! Layout: a pure core ([`config`], [`crypto`], [`keyfile`], [`preflight`], [`secret_doc`],
 //! [`policy`], [`plan`], [`instructions`], [`metadata`]) with no network; thin adapters behind
-//! narrow traits ([`aws`] for AWS, [`salesforce`] for Salesforce); the commands ([`apply`],
+//! narrow traits ([`aws`] for AWS, [`salesforce`] for Salesforce, both logging their calls
+//! through [`call_log`] with `-v`); the commands ([`apply`],
 //! [`verify`], [`rotate`] with `status`, [`cert`], [`instructions_command`]); and a thin CLI
 //! ([`cli`], `main.rs`) with [`report`] deciding what goes to stdout and stderr.
 
 pub mod apply;
 pub mod aws;
+pub mod call_log;
 pub mod cert;
 pub mod cli;
 pub mod config;

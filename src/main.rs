@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use sfglue::apply::{self, ApplyOptions};
 use sfglue::aws::SecretStore;
 use sfglue::aws::sdk::Aws;
+use sfglue::call_log::CallLog;
 use sfglue::cli::{CertAction, Cli, Command, RotateStep, StatusArgs};
 use sfglue::destroy::{self, DestroyOptions};
 use sfglue::error::{ExitClass, Failure, Result};
@@ -286,7 +287,7 @@ async fn plan_command(
     let mut reports = Vec::new();
     let mut pending = false;
     for config in &configs {
-        let aws = match Aws::connect(&config.aws).await {
+        let aws = match Aws::connect(&config.aws, call_log(cli)).await {
             Ok(a) => a,
             Err(f) => return (None, Some(f)),
         };
@@ -350,11 +351,17 @@ async fn policy_command(config: &config::Config, aws: &Aws, rep: &Reporter) -> R
 
 async fn connect(cli: &Cli) -> Result<(config::Config, Aws, HttpSalesforce)> {
     let config = config::load(&cli.config, cli.env.as_deref())?;
-    let aws = Aws::connect(&config.aws).await?;
-    let sf = HttpSalesforce::new(std::time::Duration::from_secs(u64::from(
-        config.salesforce.http_timeout_seconds,
-    )))?;
+    let aws = Aws::connect(&config.aws, call_log(cli)).await?;
+    let sf = HttpSalesforce::new(
+        std::time::Duration::from_secs(u64::from(config.salesforce.http_timeout_seconds)),
+        call_log(cli),
+    )?;
     Ok((config, aws, sf))
+}
+
+/// `-v` lists every AWS and Salesforce call on stderr.
+fn call_log(cli: &Cli) -> CallLog {
+    CallLog::new(cli.verbosity() >= 1)
 }
 
 fn init(path: &std::path::Path, rep: &Reporter) -> Result<Value> {

@@ -7,6 +7,7 @@
 // Used only inside this crate with a concrete type; see the note in `aws`.
 #![allow(async_fn_in_trait)]
 
+use crate::call_log::{Answer, CallLog};
 use crate::error::{Failure, Result};
 use crate::secret::Sensitive;
 use serde::{Deserialize, Serialize};
@@ -58,11 +59,13 @@ pub trait Salesforce {
 
 pub struct HttpSalesforce {
     client: reqwest::Client,
+    calls: CallLog,
 }
 
 impl HttpSalesforce {
-    /// A client whose every request ends after `timeout` (connect included).
-    pub fn new(timeout: Duration) -> Result<Self> {
+    /// A client whose every request ends after `timeout` (connect included); with `calls` on,
+    /// each request writes a line (`-v`).
+    pub fn new(timeout: Duration, calls: CallLog) -> Result<Self> {
         let client = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
@@ -72,7 +75,29 @@ impl HttpSalesforce {
             .map_err(|e| {
                 Failure::runtime("http.client", format!("cannot build the HTTP client: {e}"))
             })?;
-        Ok(HttpSalesforce { client })
+        Ok(HttpSalesforce { client, calls })
+    }
+
+    /// Sends `request` (a `method` to `url`), logs the call, and names `url` when nothing answers.
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        let started = std::time::Instant::now();
+        let sent = request.send().await;
+        let answer = match &sent {
+            Ok(resp) => Answer::Status(resp.status().as_u16()),
+            Err(_) => Answer::None,
+        };
+        self.calls.record(
+            "salesforce",
+            &format!("{method} {url}"),
+            answer,
+            started.elapsed(),
+        );
+        sent.map_err(|e| unreachable(url, &e))
     }
 }
 
@@ -117,17 +142,15 @@ fn unreachable(url: &str, e: &reqwest::Error) -> Failure {
 
 impl Salesforce for HttpSalesforce {
     async fn exchange(&self, token_url: &str, assertion: &Sensitive) -> Result<TokenResponse> {
-        let resp = self
+        let request = self
             .client
             .post(token_url)
             .header("Accept", "application/json")
             .form(&[
                 ("grant_type", JWT_BEARER_GRANT),
                 ("assertion", assertion.expose()),
-            ])
-            .send()
-            .await
-            .map_err(|e| unreachable(token_url, &e))?;
+            ]);
+        let resp = self.send("POST", token_url, request).await?;
         let status = resp.status();
         let body = bounded_body(resp, "the token response").await?;
         if status.is_success() {
@@ -166,14 +189,12 @@ impl Salesforce for HttpSalesforce {
     }
 
     async fn get_authenticated(&self, url: &str, token: &Sensitive) -> Result<()> {
-        let resp = self
+        let request = self
             .client
             .get(url)
             .bearer_auth(token.expose())
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| unreachable(url, &e))?;
+            .header("Accept", "application/json");
+        let resp = self.send("GET", url, request).await?;
         let status = resp.status();
         let body = bounded_body(resp, "the REST response").await?;
         if status.is_success() {

@@ -101,6 +101,36 @@ fn bootstrap_verify_and_run_the_job_without_leaking_secrets() {
             .any(|s| s == "api")
     );
 
+    // -v lists each call to AWS and Salesforce on stderr, with its status; stdout stays the
+    // same, and without -v there is no such line.
+    let verbose = w.sfglue(&["-v", "verify"]);
+    assert_eq!(verbose.code, 0, "{}", verbose.stderr);
+    let token_call = format!(
+        "salesforce POST {}/services/oauth2/token  200  ",
+        w.sf_url()
+    );
+    for call in [
+        "aws        SecretsManager.GetSecretValue  200  ",
+        token_call.as_str(),
+        "salesforce GET ",
+    ] {
+        assert!(
+            verbose.stderr.contains(call),
+            "{call:?} in:\n{}",
+            verbose.stderr
+        );
+    }
+    let quiet = w.sfglue(&["verify"]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains(" ms\n"), "{}", quiet.stderr);
+    // The results are the same lines (their timings aside).
+    let labels = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(labels(&verbose.stdout), labels(&quiet.stdout));
+
     let secret: serde_json::Value =
         serde_json::from_str(&w.secret_string("flow/salesforce-jwt")).unwrap();
     assert_eq!(secret["consumer_key"], CONSUMER_KEY);

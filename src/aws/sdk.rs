@@ -6,6 +6,7 @@
 //! action that was refused.
 
 use super::*;
+use crate::call_log::{Answer, CallLog};
 use crate::config::AwsSettings;
 use crate::error::Failure;
 use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
@@ -15,7 +16,14 @@ use aws_sdk_glue::types::{
 };
 use aws_sdk_glue::types::{ExecutionProperty, JobCommand, JobUpdate};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sts::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_sts::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sts::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
 type SdkError<E> = aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>;
 use std::time::Duration;
@@ -34,7 +42,8 @@ pub struct Aws {
 }
 
 impl Aws {
-    pub async fn connect(settings: &AwsSettings) -> Result<Self> {
+    /// Clients for every service sfglue uses; with `calls` on, each call writes a line (`-v`).
+    pub async fn connect(settings: &AwsSettings, calls: CallLog) -> Result<Self> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(4))
             .timeout_config(
@@ -59,22 +68,90 @@ impl Aws {
         // A custom endpoint (an S3-compatible store, a local emulator) rarely has wildcard DNS for
         // virtual-hosted buckets, so address buckets by path there. AWS's own endpoints keep the
         // default addressing.
-        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(
-                endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some(),
-            )
-            .build();
+        let path_style = endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        // Each service's config takes the call log when it is on; the same interceptor serves
+        // them all.
+        macro_rules! client {
+            ($krate:ident, $builder:expr) => {{
+                let mut builder = $builder;
+                if calls.enabled() {
+                    builder = builder.interceptor(CallLogInterceptor(calls));
+                }
+                $krate::Client::from_conf(builder.build())
+            }};
+        }
         Ok(Aws {
             identity: tokio::sync::OnceCell::new(),
             region,
             endpoint,
-            sts: aws_sdk_sts::Client::new(&sdk),
-            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
-            s3: aws_sdk_s3::Client::from_conf(s3_conf),
-            iam: aws_sdk_iam::Client::new(&sdk),
-            glue: aws_sdk_glue::Client::new(&sdk),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+            sts: client!(aws_sdk_sts, aws_sdk_sts::config::Builder::from(&sdk)),
+            secrets: client!(
+                aws_sdk_secretsmanager,
+                aws_sdk_secretsmanager::config::Builder::from(&sdk)
+            ),
+            s3: client!(
+                aws_sdk_s3,
+                aws_sdk_s3::config::Builder::from(&sdk).force_path_style(path_style)
+            ),
+            iam: client!(aws_sdk_iam, aws_sdk_iam::config::Builder::from(&sdk)),
+            glue: client!(aws_sdk_glue, aws_sdk_glue::config::Builder::from(&sdk)),
+            logs: client!(
+                aws_sdk_cloudwatchlogs,
+                aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
+            ),
         })
+    }
+}
+
+/// Writes one [`CallLog`] line per AWS call (after its retries): the service and operation, the
+/// last HTTP status, the time. It reads the operation's name and the answer's status only, never
+/// the input or the body, which may hold the secret.
+#[derive(Debug)]
+struct CallLogInterceptor(CallLog);
+
+/// When the call began, kept in the call's own config bag.
+#[derive(Debug, Clone)]
+struct CallStarted(std::time::Instant);
+
+impl Storable for CallStarted {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for CallLogInterceptor {
+    fn name(&self) -> &'static str {
+        "sfglue call log"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(CallStarted(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let operation = cfg
+            .load::<Metadata>()
+            .map(|m| format!("{}.{}", m.service().replace(' ', ""), m.name()))
+            .unwrap_or_else(|| "unknown operation".to_string());
+        let answer = match context.response() {
+            Some(response) => Answer::Status(response.status().as_u16()),
+            None => Answer::None,
+        };
+        let elapsed = cfg
+            .load::<CallStarted>()
+            .map(|started| started.0.elapsed())
+            .unwrap_or_default();
+        self.0.record("aws", &operation, answer, elapsed);
+        Ok(())
     }
 }
 
