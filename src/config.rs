@@ -808,7 +808,7 @@ impl Validator<'_> {
                 return Err(self.fail(
                     &at("name"),
                     format!("query name {qname:?} is not valid"),
-                    "use lower-case letters, digits and '_', starting with a letter (it names an S3 folder)",
+                    "use up to 64 lower-case letters, digits and '_', starting with a letter (it names an S3 folder)",
                 ));
             }
             if queries.iter().any(|x: &Query| x.name == qname) {
@@ -818,12 +818,25 @@ impl Validator<'_> {
                     "give each query its own name",
                 ));
             }
-            let soql = q.soql.split_whitespace().collect::<Vec<_>>().join(" ");
-            if !soql.to_ascii_uppercase().starts_with("SELECT ") {
+            // White space is folded outside string literals only: a literal is data.
+            let soql = crate::soql::fold_whitespace(&q.soql);
+            let shape = soql
+                .to_ascii_uppercase()
+                .starts_with("SELECT ")
+                .then(|| crate::soql::shape(&soql))
+                .flatten();
+            let Some(shape) = shape else {
                 return Err(self.fail(
                     &at("soql"),
-                    format!("query {qname:?} does not start with SELECT"),
+                    format!("query {qname:?} is not a SELECT … FROM … query"),
                     "write a SOQL query such as `SELECT Id, Name FROM Account`",
+                ));
+            };
+            if shape.select.len() == 1 && shape.select[0].eq_ignore_ascii_case("COUNT()") {
+                return Err(self.fail(
+                    &at("soql"),
+                    format!("query {qname:?} selects COUNT(), which answers a number, not records"),
+                    "select the fields to extract, e.g. `SELECT Id, Name FROM Account` (`api: auto` counts by itself)",
                 ));
             }
             let pick =
@@ -865,19 +878,34 @@ impl Validator<'_> {
             let watermark = match q.watermark.map(|w| w.trim().to_string()) {
                 None => None,
                 Some(w) => {
-                    let upper = soql.to_ascii_uppercase();
-                    let select_list = upper
-                        .strip_prefix("SELECT ")
-                        .and_then(|rest| rest.split(" FROM ").next())
-                        .unwrap_or("");
-                    let listed = select_list
-                        .split(',')
-                        .any(|f| f.trim() == w.to_ascii_uppercase());
-                    if !listed {
+                    if !shape.select.iter().any(|f| f.eq_ignore_ascii_case(&w)) {
                         return Err(self.fail(
                             &at("watermark"),
                             format!("query {qname:?}: the watermark {w:?} is not in its SELECT list"),
                             "add the field to the SELECT list (the script reads the high-water mark from the records)",
+                        ));
+                    }
+                    // The mark moves to the largest value written. With LIMIT or OFFSET, only
+                    // an ascending order on the mark's own field reads the oldest changes
+                    // first; otherwise records below the new mark are skipped for good.
+                    let ascending_on_mark = shape.order_by.first().is_some_and(|item| {
+                        let mut words = item.split_whitespace();
+                        words.next().is_some_and(|f| f.eq_ignore_ascii_case(&w))
+                            && !words.next().is_some_and(|d| d.eq_ignore_ascii_case("DESC"))
+                    });
+                    if shape.has_offset || (shape.has_limit && !ascending_on_mark) {
+                        let clause = if shape.has_offset { "OFFSET" } else { "LIMIT" };
+                        return Err(self.fail(
+                            &at("soql"),
+                            format!(
+                                "query {qname:?}: {clause} with the watermark {w:?} would skip records for good \
+                                 (the mark moves past records a run did not read)"
+                            ),
+                            if shape.has_offset {
+                                "drop OFFSET from an incremental query".to_string()
+                            } else {
+                                format!("order by the watermark first (`ORDER BY {w} ASC LIMIT …`), or drop LIMIT")
+                            },
                         ));
                     }
                     Some(w)
@@ -2021,6 +2049,83 @@ environments:
         );
         let e = err(&text.replace("api: auto", "api: soap"));
         assert!(e.message.contains("api \"soap\""), "{}", e.message);
+    }
+
+    #[test]
+    fn query_text_is_kept_and_read_at_the_top_level() {
+        let with = |soql: &str, watermark: &str| {
+            MINIMAL.replace(
+                "    soql: SELECT Id, Name FROM Account\n",
+                &format!("    soql: \"{soql}\"\n{watermark}"),
+            )
+        };
+        let wm = "    watermark: SystemModstamp\n";
+        // White space inside a literal is data; outside it is folded.
+        let c = ok(&with(
+            "SELECT  Id\\n FROM Account WHERE Name = 'A  B\\tC'",
+            "",
+        ));
+        assert_eq!(
+            c.queries[0].soql,
+            "SELECT Id FROM Account WHERE Name = 'A  B\tC'"
+        );
+        // A sub-query's FROM is not the query's: the watermark is found in the outer list.
+        let c = ok(&with(
+            "SELECT Id, (SELECT Id FROM Contacts), SystemModstamp FROM Account",
+            wm,
+        ));
+        assert_eq!(c.queries[0].watermark.as_deref(), Some("SystemModstamp"));
+        // LIMIT is safe only in ascending order of the mark; OFFSET never.
+        ok(&with(
+            "SELECT Id, SystemModstamp FROM Account ORDER BY SystemModstamp ASC LIMIT 10",
+            wm,
+        ));
+        ok(&with(
+            "SELECT Id, SystemModstamp FROM Account ORDER BY systemmodstamp LIMIT 10",
+            wm,
+        ));
+        ok(&with("SELECT Id FROM Account ORDER BY Name LIMIT 10", ""));
+        for (soql, expected) in [
+            (
+                "SELECT Id, SystemModstamp FROM Account ORDER BY SystemModstamp DESC LIMIT 10",
+                "LIMIT with the watermark \"SystemModstamp\" would skip records",
+            ),
+            (
+                "SELECT Id, SystemModstamp FROM Account LIMIT 10",
+                "LIMIT with the watermark",
+            ),
+            (
+                "SELECT Id, SystemModstamp FROM Account ORDER BY Name, SystemModstamp LIMIT 10",
+                "LIMIT with the watermark",
+            ),
+            (
+                "SELECT Id, SystemModstamp FROM Account ORDER BY SystemModstamp OFFSET 5",
+                "OFFSET with the watermark",
+            ),
+        ] {
+            let e = err(&with(soql, wm));
+            assert!(
+                e.message.starts_with("sfglue.yaml:11:5: `queries[0].soql`"),
+                "{soql}: {}",
+                e.message
+            );
+            assert!(e.message.contains(expected), "{soql}: {}", e.message);
+            assert!(e.fix.is_some());
+        }
+        // A LIMIT inside a literal or a sub-query is not the query's.
+        ok(&with(
+            "SELECT Id, SystemModstamp FROM Account WHERE Name != 'LIMIT 5' AND Id IN (SELECT AccountId FROM Contact LIMIT 5)",
+            wm,
+        ));
+        let e = err(&with("SELECT COUNT() FROM Account", ""));
+        assert!(e.message.contains("COUNT()"), "{}", e.message);
+        ok(&with("SELECT COUNT(Id) FROM Account", ""));
+        let e = err(&with("SELECT Id", ""));
+        assert!(
+            e.message.contains("not a SELECT … FROM … query"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

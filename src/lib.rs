@@ -1,7 +1,7 @@
 //! sfglue: sets up everything an AWS Glue job needs to sign in to Salesforce with the OAuth 2.0
 //! JWT bearer flow, and proves that it works.
 //!
-//! Layout: a pure core ([`config`], [`crypto`], [`keyfile`], [`preflight`], [`secret_doc`],
+//! Layout: a pure core ([`config`] with [`soql`], [`crypto`], [`keyfile`], [`preflight`], [`secret_doc`],
 //! [`policy`], [`plan`], [`instructions`], [`metadata`]) with no network; thin adapters behind
 //! narrow traits ([`aws`] for AWS, [`salesforce`] for Salesforce, both logging their calls
 //! through [`call_log`] with `-v`); the commands ([`apply`],
@@ -30,4 +30,5 @@ pub mod rotate;
 pub mod salesforce;
 pub mod secret;
 pub mod secret_doc;
+pub mod soql;
 pub mod verify;
