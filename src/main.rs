@@ -169,7 +169,13 @@ async fn run(cli: &Cli, rep: &Reporter) -> Outcome {
                 Ok(x) => x,
                 Err(f) => return (None, Some(f)),
             };
-            outcome(verify::run(&config, &aws, &sf, rep, *run_job).await)
+            match verify::run(&config, &aws, &sf, rep, *run_job).await {
+                Ok(report) => {
+                    let failure = verify::job_run_failure(&config, &report);
+                    (Some(to_json(&report)), failure)
+                }
+                Err(f) => (None, Some(f)),
+            }
         }
         Command::Instructions { metadata } => {
             let (config, aws, _) = match connect(cli).await {

@@ -147,6 +147,16 @@ fn pending(versions: &[Version]) -> Option<&Version> {
     versions.iter().find(|v| v.has(PENDING) && !v.has(CURRENT))
 }
 
+/// The AWSPENDING version of a rotation in progress, when there is one and it parses: its id
+/// and document. For `verify`, which tries it when Salesforce refuses the current key.
+pub async fn pending_document(
+    config: &Config,
+    aws: &impl SecretStore,
+) -> Result<Option<(String, SecretDocument)>> {
+    let versions = read_versions(config, aws).await?;
+    Ok(pending(&versions).and_then(|v| Some((v.version_id.clone(), v.doc.clone()?))))
+}
+
 #[derive(Debug, Serialize)]
 pub struct RotateReport {
     pub step: &'static str,

@@ -11,6 +11,7 @@ use crate::crypto;
 use crate::error::{ExitClass, Failure, Result};
 use crate::preflight;
 use crate::report::Reporter;
+use crate::rotate;
 use crate::salesforce::{Salesforce, SignInProof};
 use crate::secret_doc::{self, JobSettings, SecretDocument};
 use serde::Serialize;
@@ -38,6 +39,9 @@ fn log_groups(config: &Config) -> (&'static str, &'static str) {
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
     pub secret_version: String,
+    /// The label of the version that signed in: `AWSCURRENT`, or `AWSPENDING` while a rotation
+    /// is in progress and the app already holds the pending certificate.
+    pub stage: &'static str,
     pub certificate: crypto::CertificateInfo,
     pub sign_in: SignInProof,
     pub job_run: Option<JobRunReport>,
@@ -120,7 +124,13 @@ pub async fn run(
         "Exchanging a JWT assertion at {}/services/oauth2/token",
         settings.login_url
     ));
-    let sign_in = prove(&doc, &certificate, sf, now).await?;
+    let (stage, version_id, certificate, sign_in) = match prove(&doc, &certificate, sf, now).await {
+        Ok(sign_in) => (rotate::CURRENT, version_id, certificate, sign_in),
+        Err(refused) if refused_assertion(&refused) => {
+            sign_in_mid_rotation(config, aws, sf, rep, now, refused).await?
+        }
+        Err(f) => return Err(f),
+    };
     rep.result(
         "token exchange",
         format!(
@@ -146,10 +156,71 @@ pub async fn run(
 
     Ok(VerifyReport {
         secret_version: version_id,
+        stage,
         certificate,
         sign_in,
         job_run,
     })
+}
+
+/// Salesforce refused the assertion as not matching the app's certificate.
+fn refused_assertion(f: &Failure) -> bool {
+    f.code == "salesforce.invalid_grant" && f.message.contains("invalid assertion")
+}
+
+/// The current key was refused. Between `rotate start` and `rotate finish` the app may already
+/// hold the pending certificate: the job then signs in with the pending key (its fallback), so
+/// verify tries it too and says the rotation waits to be finished. Without a pending version, or
+/// when Salesforce refuses it as well, the current key's refusal stands, with a fix that never
+/// asks to put the old certificate back in the middle of a rotation.
+async fn sign_in_mid_rotation(
+    config: &Config,
+    aws: &impl VerifyAws,
+    sf: &impl Salesforce,
+    rep: &Reporter,
+    now: OffsetDateTime,
+    refused: Failure,
+) -> Result<(&'static str, String, crypto::CertificateInfo, SignInProof)> {
+    let Some((pending_id, pending)) = rotate::pending_document(config, aws).await? else {
+        return Err(refused);
+    };
+    let mid_rotation_fix = |detail: &str| {
+        format!(
+            "a rotation is in progress (pending certificate SHA-256 {}){detail}: upload {} to the app as {} says, allow a few minutes, then run `sfglue rotate finish`; or drop the rotation with `sfglue rotate cancel`",
+            pending.certificate_sha256,
+            config
+                .output_dir
+                .join(rotate::PENDING_CERTIFICATE_FILE)
+                .display(),
+            config.output_dir.join(rotate::ROTATION_FILE).display()
+        )
+    };
+    let checked = match preflight::check_version(&pending, now) {
+        Ok(c) => c,
+        Err(f) => {
+            let detail = format!(" but its key is unusable ({})", f.message);
+            return Err(refused.with_fix(mid_rotation_fix(&detail)));
+        }
+    };
+    match prove(&pending, &checked.certificate, sf, now).await {
+        Ok(sign_in) => {
+            rep.result(
+                "pending key",
+                format!(
+                    "ok         certificate SHA-256 {} (AWSPENDING) is the one Salesforce accepts",
+                    checked.certificate.sha256
+                ),
+            );
+            rep.warn(
+                "Salesforce refuses the current key and accepts the pending one: a rotation is in progress. \
+                 The job signs in with the pending key until you run `sfglue rotate finish`.",
+            );
+            Ok((rotate::PENDING, pending_id, checked.certificate, sign_in))
+        }
+        Err(_) => Err(refused.with_fix(mid_rotation_fix(
+            ", and Salesforce accepts neither the current nor the pending key",
+        ))),
+    }
 }
 
 /// Warns on stderr when the certificate expires within [`EXPIRY_WARNING_DAYS`].
@@ -290,8 +361,21 @@ pub async fn run_and_wait(
     for line in &summary {
         rep.result("records", line.trim_start_matches("sfglue "));
     }
-    if status.state != "SUCCEEDED" {
-        return Err(Failure::runtime(
+    Ok(JobRunReport { status, summary })
+}
+
+/// The failure to report when the job run that `verify --run-job` waited for did not succeed.
+/// Kept apart from the report, so that the run (its id, state and summary lines) is printed
+/// and in the JSON result either way.
+pub fn job_run_failure(config: &Config, report: &VerifyReport) -> Option<Failure> {
+    let status = &report.job_run.as_ref()?.status;
+    if status.state == "SUCCEEDED" {
+        return None;
+    }
+    let run_id = &status.run_id;
+    let (output, errors) = log_groups(config);
+    Some(
+        Failure::runtime(
             "glue.run_failed",
             format!(
                 "job run {run_id} ended {}: {}",
@@ -303,10 +387,7 @@ pub async fn run_and_wait(
             ),
         )
         .with_fix(format!(
-            "read the run's logs in CloudWatch ({} and {}, stream {run_id})",
-            log_groups(config).0,
-            log_groups(config).1
-        )));
-    }
-    Ok(JobRunReport { status, summary })
+            "read the run's logs in CloudWatch ({output} and {errors}, stream {run_id})"
+        )),
+    )
 }

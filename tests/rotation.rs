@@ -140,10 +140,39 @@ fn rotation_never_stops_the_job() {
     );
     assert_eq!(w.version_with(SECRET, "AWSCURRENT").unwrap(), old_id);
     assert_eq!(job_succeeds(&w), "AWSCURRENT");
+    // verify still proves the current key before the upload.
+    let (code, doc) = w.sfglue_json(&["verify"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["result"]["stage"], "AWSCURRENT");
+    assert_eq!(doc["result"]["secret_version"], json!(old_id));
 
-    // The window: the app holds only the new certificate; the job falls back to AWSPENDING.
+    // The window: the app holds only the new certificate; the job falls back to AWSPENDING,
+    // and so does verify, which says the rotation waits to be finished (and never asks for the
+    // old certificate back).
     upload(&w, APP_A, &pending_crt);
     assert_eq!(job_succeeds(&w), "AWSPENDING");
+    let window = w.sfglue(&["verify"]);
+    ok(&window);
+    assert!(window.stdout.contains("pending key"), "{}", window.stdout);
+    assert!(window.stderr.contains("rotate finish"), "{}", window.stderr);
+    let (code, doc) = w.sfglue_json(&["verify"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["result"]["stage"], "AWSPENDING");
+    assert_eq!(doc["result"]["secret_version"], json!(new_id));
+    // Neither key's certificate on the app: the refusal stands, and the fix points ahead to
+    // the pending certificate and `rotate finish`, not back to the old certificate.
+    ok(&w.sfglue(&["cert", "generate", "--out", "other"]));
+    upload(&w, APP_A, &read(&w, "other/salesforce-jwt.crt"));
+    let (code, doc) = w.sfglue_json(&["verify"]);
+    assert_eq!(code, 1, "{doc}");
+    let fix = doc["error"]["fix"].as_str().unwrap();
+    assert!(fix.contains("a rotation is in progress"), "{fix}");
+    assert!(fix.contains("salesforce-jwt-pending.crt"), "{fix}");
+    assert!(
+        !fix.contains("upload the certificate sfglue wrote"),
+        "{fix}"
+    );
+    upload(&w, APP_A, &pending_crt);
 
     ok(&w.sfglue(&["rotate", "finish"]));
     assert_eq!(w.version_with(SECRET, "AWSCURRENT").unwrap(), new_id);

@@ -262,3 +262,50 @@ fn verify_turns_each_salesforce_error_into_its_fix() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains(&our_fp));
 }
+
+#[test]
+fn a_failed_job_run_is_reported_with_its_run_and_summary() {
+    let w = demo_world();
+    bootstrap(&w);
+    // One query of the job now names a field the org does not have: the run fails.
+    w.write_config(
+        "sfglue.yaml",
+        &config(&w, CONSUMER_KEY, "").replace("SELECT Id, Email", "SELECT Id, NoSuchField"),
+    );
+    let applied = w.sfglue(&["apply", "--yes"]);
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    let (code, doc) = w.sfglue_json(&["verify", "--run-job"]);
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["code"], "glue.run_failed");
+    // The run is in the result all the same: its id, its state, and the good query's line.
+    let run = &doc["result"]["job_run"];
+    assert_eq!(run["state"], "FAILED", "{doc}");
+    let run_id = run["run_id"].as_str().unwrap();
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains(run_id),
+        "{doc}"
+    );
+    let summary: Vec<&str> = run["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("sfglue query=accounts records=4500 ")),
+        "{summary:?}"
+    );
+    // In text mode the same run and lines are printed before the error.
+    let text = w.sfglue(&["verify", "--run-job"]);
+    assert_eq!(text.code, 1);
+    assert!(text.stdout.contains("FAILED"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("query=accounts records=4500"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stderr.contains("NoSuchField"), "{}", text.stderr);
+}
