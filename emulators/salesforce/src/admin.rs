@@ -119,7 +119,7 @@ async fn get_app(st: St, Path(key): Path<String>) -> Response {
 struct NewApp {
     consumer_key: Option<String>,
     name: Option<String>,
-    #[serde(default = "eca")]
+    #[serde(default)]
     kind: AppKind,
     #[serde(default = "yes")]
     installed: bool,
@@ -135,9 +135,6 @@ struct NewApp {
     #[serde(default = "enforce")]
     ip_relaxation: IpRelaxation,
     session_timeout_seconds: Option<u64>,
-}
-fn eca() -> AppKind {
-    AppKind::ExternalClientApp
 }
 fn yes() -> bool {
     true

@@ -145,9 +145,11 @@ fn default_profile() -> String {
     "Standard User".into()
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+/// An External Client App unless said otherwise, in a seed and in `POST /__admin/apps` alike.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum AppKind {
+    #[default]
     ExternalClientApp,
     ConnectedApp,
 }
@@ -172,6 +174,7 @@ pub struct AppSeed {
     pub consumer_key: String,
     #[serde(default)]
     pub name: Option<String>,
+    #[serde(default)]
     pub kind: AppKind,
     #[serde(default = "yes")]
     pub installed: bool,
@@ -309,4 +312,20 @@ pub fn load(path: &std::path::Path) -> anyhow::Result<Seed> {
 pub fn parse(text: &str) -> anyhow::Result<Seed> {
     let seed: Seed = serde_yaml::from_str(text)?;
     Ok(seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_without_a_kind_is_an_external_client_app() {
+        let seed = parse(
+            "org: {id: 00D000000000001EAA, kind: production}\n\
+             apps: [{consumer_key: k1}, {consumer_key: k2, kind: connected_app}]",
+        )
+        .unwrap();
+        let kinds: Vec<AppKind> = seed.apps.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, [AppKind::ExternalClientApp, AppKind::ConnectedApp]);
+    }
 }
