@@ -376,6 +376,16 @@ fn read_text(path: &Path) -> Result<String> {
         )
         .with_fix("pass the right file with --config FILE, or create one with `sfglue init`")
     })?;
+    if meta.is_dir() {
+        return Err(Failure::config(
+            "config.unreadable",
+            format!("{shown} is a folder, not a config file"),
+        )
+        .with_fix(format!(
+            "pass the file itself, e.g. --config {}",
+            path.join("sfglue.yaml").display()
+        )));
+    }
     if meta.len() > MAX_CONFIG_BYTES {
         return Err(Failure::config(
             "config.too_large",
@@ -391,6 +401,7 @@ fn read_text(path: &Path) -> Result<String> {
             "config.unreadable",
             format!("cannot read config file {shown}: {e}"),
         )
+        .with_fix("check the file's permissions, and that it is UTF-8 text")
     })
 }
 
@@ -427,7 +438,7 @@ fn parse_raw(text: &str, path: &Path) -> Result<RawConfig> {
         )
         .with_fix("a config nests a few levels at most: check for unclosed or repeated brackets"));
     }
-    serde_yaml::from_str(text).map_err(|e| yaml_failure(&shown, &e))
+    serde_yaml::from_str(text).map_err(|e| yaml_failure(&shown, text, &e))
 }
 
 /// Flow collections (`[`, `{`) nested deeper than this are refused before parsing: the YAML
@@ -580,14 +591,28 @@ fn shared_with_others(
     Ok(OtherEnvironments { buckets })
 }
 
-fn yaml_failure(file: &str, e: &serde_yaml::Error) -> Failure {
+fn yaml_failure(file: &str, text: &str, e: &serde_yaml::Error) -> Failure {
     let msg = e.to_string();
     // serde_yaml appends " at line L column C" to its message; we put the location first instead.
-    let core = match msg.find(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.clone(),
-    };
-    let (code, fix) = if core.contains("unknown field") {
+    let core = plain_type_names(match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => &msg,
+    });
+    let mut location = e.location().map(|loc| (loc.line(), loc.column()));
+    let duplicate = core
+        .split_once("duplicate field `")
+        .and_then(|(_, rest)| rest.strip_suffix('`'));
+    let (code, fix) = if let Some(key) = duplicate {
+        // The parser points at the start of the mapping; the second copy of the key is the
+        // place to look.
+        if let Some(at) = location.and_then(|(line, col)| second_key(text, line, col, key)) {
+            location = Some(at);
+        }
+        (
+            "config.duplicate_key",
+            "a key appears once in its section: delete this copy, or merge it into the first",
+        )
+    } else if core.contains("unknown field") {
         (
             "config.unknown_field",
             "remove or rename the key; the README lists every config key",
@@ -605,11 +630,65 @@ fn yaml_failure(file: &str, e: &serde_yaml::Error) -> Failure {
     } else {
         ("config.syntax", "fix the YAML at that position")
     };
-    let location = match e.location() {
-        Some(loc) => format!("{file}:{}:{}", loc.line(), loc.column()),
+    let location = match location {
+        Some((line, col)) => format!("{file}:{line}:{col}"),
         None => file.to_string(),
     };
     Failure::config(code, format!("{location}: {core}")).with_fix(fix)
+}
+
+/// serde's words for the Rust types behind the config (`u32`, `struct RawGlue`) in the words
+/// of the README.
+fn plain_type_names(message: &str) -> String {
+    let mut out = message.to_string();
+    for int in ["u8", "u16", "u32", "u64", "i32", "i64", "usize"] {
+        let word = format!("expected {int}");
+        if out.ends_with(&word) || out.contains(&format!("{word} ")) {
+            out = out.replace(&word, "expected a whole number");
+        }
+    }
+    if let Some(i) = out.find("expected struct ") {
+        let rest = &out[i + "expected struct ".len()..];
+        let name_len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        out = format!(
+            "{}expected a mapping of `key: value` lines{}",
+            &out[..i],
+            &rest[name_len..]
+        );
+    }
+    out
+}
+
+/// Where `key` appears for the second time in the block mapping that starts at `line`:`col`
+/// (1-based), by indentation.
+fn second_key(text: &str, line: usize, col: usize, key: &str) -> Option<(usize, usize)> {
+    let indent = col.checked_sub(1)?;
+    let is_key = |rest: &str| {
+        rest.strip_prefix(key)
+            .is_some_and(|after| after.trim_start().starts_with(':'))
+    };
+    let mut seen = 0;
+    for (i, l) in text.lines().enumerate().skip(line.checked_sub(1)?) {
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let at = l.len() - trimmed.len();
+        // The mapping's first line may hold its first key after a `- ` marker.
+        let first = i + 1 == line;
+        if at < indent && !first {
+            return None;
+        }
+        if (at == indent || first) && l.get(indent..).is_some_and(is_key) {
+            seen += 1;
+            if seen == 2 {
+                return Some((i + 1, col));
+            }
+        }
+    }
+    None
 }
 
 struct Validator<'a> {
@@ -2333,6 +2412,56 @@ environments:
         assert_eq!(a.api_name, "Acme_Prod_Glue_Job");
         let dev = parse(&text, Path::new("e.yaml"), Some("dev")).unwrap();
         assert_eq!(dev.salesforce.app.ip_relaxation, IpRelaxation::Enforce);
+    }
+
+    #[test]
+    fn yaml_errors_speak_of_the_config_not_of_rust_types() {
+        let e = err("version: 1\nglue:\n  timeout_minutes: abc\n");
+        assert!(
+            e.message
+                .ends_with("invalid type: string \"abc\", expected a whole number"),
+            "{}",
+            e.message
+        );
+        let e = err("- a\n- b\n");
+        assert!(
+            e.message
+                .ends_with("expected a mapping of `key: value` lines"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("Raw"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_duplicate_key_is_located_at_its_second_copy() {
+        for (text, at) in [
+            ("version: 1\nname: a\n# c\nname: b\n", "sfglue.yaml:4:1: "),
+            (
+                "version: 1\nglue:\n  script_bucket: a\n  tags:\n    script_bucket: c\n  script_bucket: b\n",
+                "sfglue.yaml:6:3: glue: ",
+            ),
+            (
+                "version: 1\nqueries:\n  - name: a\n    soql: x\n    name: b\n",
+                "sfglue.yaml:5:5: queries[0]: ",
+            ),
+        ] {
+            let e = err(text);
+            assert_eq!(e.code, "config.duplicate_key", "{}", e.message);
+            assert!(e.message.starts_with(at), "{at} in {}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_folder_given_as_the_config_says_so() {
+        let dir = std::env::temp_dir();
+        let e = load(&dir, None).unwrap_err();
+        assert!(
+            e.message.ends_with("is a folder, not a config file"),
+            "{}",
+            e.message
+        );
+        assert!(e.fix.unwrap().contains("sfglue.yaml"));
     }
 
     #[test]
