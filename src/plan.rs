@@ -399,7 +399,7 @@ pub fn compute(config: &Config, id: &CallerIdentity, observed: &Observed, adopt:
             (Some(job), arn) => {
                 let mut fields = match arn {
                     None => vec!["default_arguments".to_string()],
-                    Some(arn) => strings(job.spec.differing_fields(&desired_job(config, id, arn))),
+                    Some(arn) => job.spec.differing_fields(&desired_job(config, id, arn)),
                 };
                 // The config's own job tags (sfglue's are checked by owned_action).
                 let tags_differ = config
@@ -653,6 +653,49 @@ mod tests {
         assert_eq!(
             p.action_for(ResourceKind::RolePolicy),
             Some(&Action::Unchanged)
+        );
+    }
+
+    #[test]
+    fn a_job_argument_change_names_the_argument_and_the_queries() {
+        let c = config();
+        let observed = converged(&c);
+        let mut changed = c.clone();
+        changed.glue.max_concurrency = Some(7);
+        changed.queries[0].soql.push_str(" WHERE Name != null");
+        let extra = crate::config::Query {
+            name: "leads".into(),
+            ..changed.queries[0].clone()
+        };
+        changed.queries.push(extra);
+        let p = compute(&changed, &identity(), &observed, false);
+        let first = &c.queries[0].name;
+        assert_eq!(
+            p.action_for(ResourceKind::Job),
+            Some(&Action::Update {
+                fields: vec![
+                    "default_arguments.--max_concurrency".into(),
+                    format!("default_arguments.--queries (changed: {first}; added: leads)"),
+                ]
+            })
+        );
+        // Removing a query says so too.
+        let mut fewer = c.clone();
+        let mut observed_more = observed.clone();
+        let job = observed_more.job.as_mut().unwrap();
+        let mut listed: Vec<serde_json::Value> =
+            serde_json::from_str(&job.spec.default_arguments["--queries"]).unwrap();
+        listed.push(serde_json::json!({"name": "old", "soql": "SELECT Id FROM Lead"}));
+        job.spec
+            .default_arguments
+            .insert("--queries".into(), serde_json::to_string(&listed).unwrap());
+        fewer.glue.max_concurrency = None;
+        let p = compute(&fewer, &identity(), &observed_more, false);
+        assert_eq!(
+            p.action_for(ResourceKind::Job),
+            Some(&Action::Update {
+                fields: vec!["default_arguments.--queries (removed: old)".into()]
+            })
         );
     }
 

@@ -215,11 +215,13 @@ pub struct JobSpec {
 impl JobSpec {
     /// Names of the fields of `desired` (sfglue's) that this job does not match. Arguments that
     /// sfglue does not set are ignored: they belong to someone else and stay.
-    pub fn differing_fields(&self, desired: &JobSpec) -> Vec<&'static str> {
+    /// The fields of the job that differ from `desired`; a default argument is named with its
+    /// key (`default_arguments.--max_concurrency`), and `--queries` with the queries that changed.
+    pub fn differing_fields(&self, desired: &JobSpec) -> Vec<String> {
         let mut out = Vec::new();
         let mut check = |differs: bool, name: &'static str| {
             if differs {
-                out.push(name);
+                out.push(name.to_string());
             }
         };
         check(self.role_arn != desired.role_arn, "role");
@@ -267,14 +269,81 @@ impl JobSpec {
         );
         check(self.connections != desired.connections, "connections");
         check(self.description != desired.description, "description");
-        check(
-            desired
-                .default_arguments
-                .iter()
-                .any(|(k, v)| self.default_arguments.get(k) != Some(v)),
-            "default_arguments",
-        );
+        // Arguments sfglue does not set (added by hand or by Glue) are kept, so only the
+        // desired ones are compared.
+        for (key, value) in &desired.default_arguments {
+            let current = self.default_arguments.get(key);
+            if current == Some(value) {
+                continue;
+            }
+            out.push(match (key.as_str(), current) {
+                ("--queries", Some(current)) => {
+                    format!(
+                        "default_arguments.--queries ({})",
+                        queries_diff(current, value)
+                    )
+                }
+                _ => format!("default_arguments.{key}"),
+            });
+        }
         out
+    }
+}
+
+/// Which queries of the job's `--queries` argument change, by name: `changed: accounts; added:
+/// contacts`. Falls back to a plain word when either side is not the JSON sfglue writes.
+fn queries_diff(current: &str, desired: &str) -> String {
+    fn by_name(text: &str) -> Option<Vec<(String, Value)>> {
+        let list: Vec<Value> = serde_json::from_str(text).ok()?;
+        list.into_iter()
+            .map(|q| Some((q.get("name")?.as_str()?.to_string(), q)))
+            .collect()
+    }
+    let (Some(now), Some(wanted)) = (by_name(current), by_name(desired)) else {
+        return "rewritten".to_string();
+    };
+    let old_of = |name: &str| now.iter().find(|(n, _)| n == name).map(|(_, q)| q);
+    let join = |names: Vec<&str>| names.join(", ");
+    let parts = [
+        (
+            "changed",
+            join(
+                wanted
+                    .iter()
+                    .filter(|(n, q)| old_of(n).is_some_and(|old| old != q))
+                    .map(|(n, _)| n.as_str())
+                    .collect(),
+            ),
+        ),
+        (
+            "added",
+            join(
+                wanted
+                    .iter()
+                    .filter(|(n, _)| old_of(n).is_none())
+                    .map(|(n, _)| n.as_str())
+                    .collect(),
+            ),
+        ),
+        (
+            "removed",
+            join(
+                now.iter()
+                    .filter(|(n, _)| !wanted.iter().any(|(w, _)| w == n))
+                    .map(|(n, _)| n.as_str())
+                    .collect(),
+            ),
+        ),
+    ];
+    let said: Vec<String> = parts
+        .iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(what, names)| format!("{what}: {names}"))
+        .collect();
+    if said.is_empty() {
+        "reordered".to_string()
+    } else {
+        said.join("; ")
     }
 }
 
