@@ -593,9 +593,12 @@ async fn execute(
         }
     };
     let certificate = crypto::certificate_info(&document.certificate_pem)?;
+    // Only settings the config writes out are compared: a default is no request, and an
+    // imported key (`cert import`) keeps its own size and name.
+    let wanted = &config.certificate;
     if !key_generated
-        && (certificate.key_bits != config.certificate.key_size
-            || certificate.subject != config.certificate.common_name)
+        && ((wanted.key_size_written && certificate.key_bits != wanted.key_size)
+            || (wanted.common_name_written && certificate.subject != wanted.common_name))
     {
         rep.warn(format!(
             "the stored key is RSA-{} with common name {:?}, the config asks for RSA-{} with {:?}; sfglue never replaces a key on its own: `sfglue rotate start` makes one with the config's settings",

@@ -284,6 +284,10 @@ pub struct CertificateSettings {
     pub common_name: String,
     pub key_size: u32,
     pub validity_days: u32,
+    /// Whether `key_size` and `common_name` are written in the config rather than defaults:
+    /// only a written one is compared with a key already stored (an imported key keeps its own).
+    pub key_size_written: bool,
+    pub common_name_written: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -819,6 +823,8 @@ impl Validator<'_> {
                 3650,
                 " days",
             )?;
+            let key_size_written = raw_certificate.key_size.is_some();
+            let common_name_written = raw_certificate.common_name.is_some();
             let common_name = raw_certificate
                 .common_name
                 .map(|s| s.trim().to_string())
@@ -834,6 +840,8 @@ impl Validator<'_> {
                 common_name,
                 key_size,
                 validity_days,
+                key_size_written,
+                common_name_written,
             }
         };
 

@@ -270,6 +270,28 @@ queries:
         "{}",
         apply.stdout
     );
+    // The imported key keeps its own name and size: the config's defaults ask for nothing...
+    assert!(
+        !apply.stderr.contains("the stored key is"),
+        "{}",
+        apply.stderr
+    );
+    // ...but a size the config writes out, and the key does not have, is pointed out.
+    let config = std::fs::read_to_string(w.path("sfglue.yaml")).unwrap();
+    w.write_config(
+        "sfglue.yaml",
+        &config.replace("glue:\n", "certificate:\n  key_size: 4096\nglue:\n"),
+    );
+    let asked = w.sfglue(&["apply", "--yes"]);
+    assert_eq!(asked.code, 0, "{}\n{}", asked.stdout, asked.stderr);
+    assert!(
+        asked
+            .stderr
+            .contains("the stored key is RSA-2048 with common name"),
+        "{}",
+        asked.stderr
+    );
+    w.write_config("sfglue.yaml", &config);
     // The job loads the stored key with Python cryptography and signs in.
     let run = w.sfglue(&["verify", "--run-job"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
