@@ -765,7 +765,15 @@ pub async fn status(
             );
         }
         if let Some(d) = &v.doc {
-            rep.result("  app", format!("consumer key {}", d.settings.consumer_key));
+            let key = &d.settings.consumer_key;
+            rep.result(
+                "  app",
+                if key.is_empty() {
+                    "no consumer key yet (the Salesforce setup is not finished)".to_string()
+                } else {
+                    format!("consumer key {key}")
+                },
+            );
         }
         rep.result(
             "  salesforce",

@@ -359,7 +359,7 @@ pub async fn run_and_wait(
         ),
     );
     for line in &summary {
-        rep.result("records", line.trim_start_matches("sfglue "));
+        rep.result("query", line.trim_start_matches("sfglue query="));
     }
     Ok(JobRunReport { status, summary })
 }

@@ -79,12 +79,14 @@ fn bootstrap_verify_and_run_the_job_without_leaking_secrets() {
     );
     assert!(run.stdout.contains("SUCCEEDED"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("query=accounts records=4500 pages=3"),
+        run.stdout
+            .contains("\nquery          accounts records=4500 pages=3"),
         "{}",
         run.stdout
     );
     assert!(
-        run.stdout.contains("query=contacts records=2500"),
+        run.stdout
+            .contains("\nquery          contacts records=2500"),
         "{}",
         run.stdout
     );
@@ -303,7 +305,8 @@ fn a_failed_job_run_is_reported_with_its_run_and_summary() {
     assert_eq!(text.code, 1);
     assert!(text.stdout.contains("FAILED"), "{}", text.stdout);
     assert!(
-        text.stdout.contains("query=accounts records=4500"),
+        text.stdout
+            .contains("\nquery          accounts records=4500"),
         "{}",
         text.stdout
     );
