@@ -369,3 +369,49 @@ def test_bulk_csv_gz_and_parquet_hold_the_same_records_as_rest(aws, make_org, id
     assert by_name["csv"]["watermark_after"] == "2025-09-03T01:59:00.000Z"
     records = [r for body in bodies("parquet") for r in pq.read_table(io.BytesIO(body)).to_pylist()]
     assert records == expected
+
+
+def test_parquet_parts_of_a_sparse_object_share_one_schema(aws, make_org, identity):
+    """The tester's case: REST pages of 2, parts of about one page, Description and Amount null in the
+    first records: every part has the same schema and the parts concatenate to the JSON Lines records."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    key, _cert, cert_pem = identity
+    records = [{"Id": account_id(n), "Name": f"Account {n}", "Description": None if n < 3 else f"about {n}",
+                "Amount": None if n < 3 else n * 100 + (n % 2) * 0.5, "NumberOfEmployees": n * 10}
+               for n in range(1, 10)]
+    objects = {"Account": {"fields": {"Description": "string", "Amount": "double", "NumberOfEmployees": "int"},
+                           "records": records}}
+    org = make_org(base_seed(cert_pem, objects, {"query_batch_size": 2, "bulk_job_delay_ms": 50}))
+    arn = secret_for(aws, org, key)
+    aws.s3.create_bucket(Bucket=BUCKET)
+    soql = "SELECT Id, Name, Description, Amount, NumberOfEmployees FROM Account"
+    queries = [{"name": "rest_parquet", "soql": soql, "format": "parquet"},
+               {"name": "rest_jsonl", "soql": soql, "format": "jsonl"},
+               {"name": "bulk_parquet", "soql": soql, "api": "bulk", "format": "parquet"},
+               {"name": "bulk_jsonl", "soql": soql, "api": "bulk", "format": "jsonl"}]
+    code, stdout, stderr = finish(run_script(aws, arn, queries, "jr_sparse", "--max_part_bytes", "100",
+                                             "--bulk_max_records", "2"))
+    assert code == 0, stderr
+
+    def tables(name):
+        listing = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"out/{name}/run=jr_sparse/part-")["Contents"]
+        bodies = [aws.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listing]
+        assert len(bodies) > 3, name
+        schemas = [pq.read_schema(pa.BufferReader(b)) for b in bodies]
+        assert all(s.equals(schemas[0]) for s in schemas), (name, [str(s) for s in schemas])
+        return pa.concat_tables([pq.read_table(pa.BufferReader(b)) for b in bodies]), schemas[0]
+
+    rest, schema = tables("rest_parquet")
+    assert [(f.name, str(f.type)) for f in schema] == [("Id", "string"), ("Name", "string"), ("Description", "string"),
+                                                       ("Amount", "string"), ("NumberOfEmployees", "double")]
+    _keys, as_jsonl = read_parts(aws, "out/rest_jsonl/run=jr_sparse/")
+    # Amount is null in the whole first part: a string column, its later numbers as JSON text.
+    assert rest.to_pylist() == [{**r, "Amount": None if r["Amount"] is None else json.dumps(r["Amount"]),
+                                 "NumberOfEmployees": float(r["NumberOfEmployees"])} for r in as_jsonl]
+    assert len(as_jsonl) == 9 and rest.column("Amount").to_pylist()[3:5] == ["400.0", "500.5"]
+    bulk, schema = tables("bulk_parquet")
+    assert [(f.name, str(f.type)) for f in schema] == [(n, "string") for n in rest.column_names]
+    _keys, bulk_jsonl = read_parts(aws, "out/bulk_jsonl/run=jr_sparse/")
+    assert bulk.to_pylist() == bulk_jsonl and len(bulk_jsonl) == 9
