@@ -23,8 +23,9 @@ The secret's SecretString (written by the sfglue CLI):
    "consumer_key": "...", "username": "...", "login_url": "https://login.salesforce.com",
    "audience": "https://login.salesforce.com", "api_version": "62.0"}
 
-Output on stdout: one line per query
-  sfglue query=<name> records=<n> pages=<p> seconds=<s.ss> output=s3://.../ api=... bytes=... ...
+Output on stdout: one line per query as it ends (succeeded, failed or stopped)
+  sfglue query=<name> records=<n> pages=<p> seconds=<s.ss> output=s3://.../ api=... bytes=... ... status=...
+  (a query that did not succeed ends its line with error=<what went wrong>)
 and at the end one line ``sfglue summary <json>`` (also written to S3). On failure: exit status 1
 and one line ``sfglue error: <what went wrong>`` on stderr. The private key, the signed assertion
 and the access token are never printed.
@@ -1984,6 +1985,7 @@ def run_query(sf: Salesforce, s3: Any, bucket: str, prefix: str, run_id: str, qu
               "bytes": 0, "pages": 0, "parts": 0, "api_calls": 0, "seconds": 0.0,
               "watermark_field": field, "watermark_before": None, "watermark_after": None,
               "output": f"s3://{bucket}/{folder}", "status": "failed"}
+    writer = None
     try:
         before = read_watermark(s3, bucket, prefix, query) if field else None
         result["watermark_before"] = before
@@ -2017,14 +2019,25 @@ def run_query(sf: Salesforce, s3: Any, bucket: str, prefix: str, run_id: str, qu
         return result
     except JobError as exc:
         result["error"] = one_line(exc)
+        if isinstance(exc, Stopped):
+            result["status"] = "stopped"  # another query hit a limit that stops the run
         failure = type(exc)(f"query {query['name']} failed: {exc}")
         failure.result = result
         raise failure from None
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        # Raised as it is (it ends the run, as before); the result goes with it for the query's line.
+        result["error"] = one_line(_aws_error(exc))
+        exc.result = result
+        raise
     finally:
         result["api_calls"] = counter.api_calls
         result["seconds"] = round(time.monotonic() - started, 2)
         if result["status"] != "succeeded":
             result["watermark_after"] = result["watermark_before"]
+            if writer is not None:
+                # What the query reached before it ended: records handed to the writer, parts
+                # handed to S3 (they stay in the folder, which gets no manifest).
+                result.update(records=writer.records, bytes=writer.bytes, parts=writer.parts)
 
 
 # ---------------------------------------------------------------------------
@@ -2041,13 +2054,18 @@ def _aws_error(exc: Exception) -> str:
 
 
 def summary_line(result: dict) -> str:
+    """The query's stdout line. Its prefix up to output= is fixed (`sfglue verify --run-job` reads
+    it); a query that did not succeed ends with error=, the error on one line, spaces and all."""
     def show(value: Any) -> str:
         return "-" if value is None else str(value).replace(" ", "_")
 
-    return ("sfglue query={name} records={records} pages={pages} seconds={seconds:.2f} output={output} "
+    line = ("sfglue query={name} records={records} pages={pages} seconds={seconds:.2f} output={output} "
             "api={api} format={format} bytes={bytes} parts={parts} api_calls={api_calls} ".format(**result)
             + f"watermark_before={show(result['watermark_before'])} "
               f"watermark_after={show(result['watermark_after'])} status={result['status']}")
+    if result["status"] != "succeeded":
+        line += " error=" + one_line(result.get("error") or "-")
+    return line
 
 
 def run(argv: list, out: Any = None) -> dict:
@@ -2088,14 +2106,22 @@ def run(argv: list, out: Any = None) -> dict:
                 errors.append((query, exc))
                 if getattr(exc, "result", None):
                     by_name[query["name"]] = exc.result
+                    print(summary_line(exc.result), file=out, flush=True)
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                if getattr(exc, "result", None):
+                    print(summary_line(exc.result), file=out, flush=True)
+                raise
     results = [by_name[q["name"]] for q in queries if q["name"] in by_name]
     # The error to report: a limit first, never the echo of the stop it caused elsewhere.
     errors.sort(key=lambda e: (not isinstance(e[1], LimitExceeded), isinstance(e[1], Stopped)))
     summary = {
         "job_name": args.get("JOB_NAME") or None, "job_run_id": args["JOB_RUN_ID"],
         "status": "failed" if errors else "succeeded", "logins": sf.logins, "api_calls": sf.api_calls,
-        "api_usage": sf.api_usage, "records": sum(r["records"] for r in results),
-        "bytes": sum(r["bytes"] for r in results), "seconds": round(time.monotonic() - started, 2),
+        "api_usage": sf.api_usage,
+        # The run's totals count the queries that succeeded (a failed query's counts are partial).
+        "records": sum(r["records"] for r in results if r["status"] == "succeeded"),
+        "bytes": sum(r["bytes"] for r in results if r["status"] == "succeeded"),
+        "seconds": round(time.monotonic() - started, 2),
         "summary_uri": f"s3://{bucket}/{prefix}_summary/run={args['JOB_RUN_ID']}.json",
         "queries": results,
     }

@@ -6,6 +6,7 @@ covered in test_end_to_end.py). Record counts are small and knobs turned down to
 """
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -260,8 +261,53 @@ def test_request_limit_exceeded_stops_at_once_with_the_limit_name(aws, make_org,
     assert len(refused) == 1, "retried after REQUEST_LIMIT_EXCEEDED"
     summary = summary_of(stdout)
     assert summary["status"] == "failed" and "TotalRequests" in summary["error"]
+    # Both queries have their line: a failed with the limit and the counts it reached, b stopped by it.
+    lines = {line.split()[1]: line for line in stdout.splitlines() if line.startswith("sfglue query=")}
+    by_name = {q["name"]: q for q in summary["queries"]}
+    assert by_name["a"]["pages"] >= 1 and by_name["a"]["records"] == 200 * by_name["a"]["pages"]
+    assert lines["query=a"].startswith(f"sfglue query=a records={by_name['a']['records']} "
+                                       f"pages={by_name['a']['pages']} seconds=")
+    assert lines["query=a"].endswith(" status=failed error=Salesforce limit TotalRequests reached: "
+                                     "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded. (api-usage 5/5); "
+                                     "stopped at once without retrying"), lines["query=a"]
+    assert re.match(r"sfglue query=b records=0 pages=0 seconds=\d+\.\d\d "
+                    r"output=s3://sfglue-output/out/b/run=jr_limit/ ", lines["query=b"]), lines["query=b"]
+    assert lines["query=b"].endswith(" status=stopped error=stopped: Salesforce limit TotalRequests reached: "
+                                     "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded. (api-usage 5/5); "
+                                     "stopped at once without retrying"), lines["query=b"]
+    assert (by_name["a"]["status"], by_name["b"]["status"]) == ("failed", "stopped")
+    assert summary["records"] == 0, "the run's total counts the queries that succeeded"
     stored = json.loads(aws.s3.get_object(Bucket=BUCKET, Key="out/_summary/run=jr_limit.json")["Body"].read())
     assert stored["status"] == "failed"
+
+
+def test_a_failed_query_prints_its_line_next_to_the_good_one(aws, make_org, identity):
+    key, _cert, cert_pem = identity
+    org = make_org(base_seed(cert_pem, generated_accounts(300), {"query_batch_size": 200}))
+    arn = secret_for(aws, org, key)
+    aws.s3.create_bucket(Bucket=BUCKET)
+    queries = [{"name": "good", "soql": "SELECT Id, Name FROM Account"},
+               {"name": "bad", "soql": "SELECT Id, NoSuchField__c FROM Account"}]
+    code, stdout, stderr = finish(run_script(aws, arn, queries, "jr_bad", "--max_concurrency", "1"))
+    assert code == 1
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("sfglue error: query bad failed: INVALID_FIELD: "), last
+    lines = [line for line in stdout.splitlines() if line.startswith("sfglue query=")]
+    assert len(lines) == 2, stdout
+    good = next(line for line in lines if line.startswith("sfglue query=good "))
+    assert re.match(r"sfglue query=good records=300 pages=2 seconds=\d+\.\d\d output=s3://sfglue-output/out/good/"
+                    r"run=jr_bad/ api=rest .* status=succeeded$", good), good
+    bad = next(line for line in lines if line.startswith("sfglue query=bad "))
+    assert re.fullmatch(r"sfglue query=bad records=0 pages=0 seconds=\d+\.\d\d output=s3://sfglue-output/out/bad/"
+                        r"run=jr_bad/ api=rest format=jsonl.gz bytes=0 parts=0 api_calls=1 watermark_before=- "
+                        r"watermark_after=- status=failed error=INVALID_FIELD: .*\(HTTP 400\)", bad), bad
+    # The same error as the stderr line, on one line.
+    assert bad.split(" error=", 1)[1] == last[len("sfglue error: query bad failed: "):]
+    summary = summary_of(stdout)
+    by_name = {q["name"]: q for q in summary["queries"]}
+    assert (by_name["good"]["status"], by_name["bad"]["status"]) == ("succeeded", "failed")
+    assert summary["records"] == 300
+    assert_no_secrets(stdout + stderr, key)
 
 
 # -- 4. Bulk API 2.0 -----------------------------------------------------------------------------
