@@ -23,8 +23,9 @@ The secret's SecretString (written by the sfglue CLI):
    "consumer_key": "...", "username": "...", "login_url": "https://login.salesforce.com",
    "audience": "https://login.salesforce.com", "api_version": "62.0"}
 
-Output on stdout: one line per query
-  sfglue query=<name> records=<n> pages=<p> seconds=<s.ss> output=s3://.../ api=... bytes=... ...
+Output on stdout: one line per query as it ends (succeeded, failed or stopped)
+  sfglue query=<name> records=<n> pages=<p> seconds=<s.ss> output=s3://.../ api=... bytes=... ... status=...
+  (a query that did not succeed ends its line with error=<what went wrong>)
 and at the end one line ``sfglue summary <json>`` (also written to S3). On failure: exit status 1
 and one line ``sfglue error: <what went wrong>`` on stderr. The private key, the signed assertion
 and the access token are never printed.
@@ -972,15 +973,19 @@ def quoted_rows(text: str, width: int) -> Optional[Iterator]:
     return map(_SPLIT_FIELDS, inside)
 
 
-def csv_chunks(spool: Any, field: Optional[str], as_records: bool, block_size: int = 0) -> Iterator[tuple]:
+def csv_chunks(spool: Any, field: Optional[str], as_records: bool, block_size: int = 0,
+               columns: Optional[Callable] = None) -> Iterator[tuple]:
     """A Bulk API 2.0 CSV result page, about `block_size` bytes (CSV_BLOCK_BYTES) of whole
     records at a time (cut as csv_blocks cuts), as (records, None, n, values) or, without
     as_records, as (None, JSON Lines text, n, values); values are the watermark field's. Every
-    CSV value is text; an empty value becomes null."""
+    CSV value is text; an empty value becomes null. `columns`, when given, is called with the
+    header's field names before anything is yielded (also for a page with no records)."""
     header = index = plain_lines = None
     for head, data, count, _values in csv_blocks(spool, None, block_size):
         if header is None:
             header = next(csv.reader([head.decode("utf-8")]))
+            if columns is not None:
+                columns(header)
             lowered = [h.lower() for h in header]
             index = lowered.index(field.lower()) if field and field.lower() in lowered else None
             plain_lines = PlainJsonLines(header)
@@ -1488,6 +1493,9 @@ class PartWriter:
         self.bytes = 0
         self.keys: list = []
         self.header = b""  # csv formats: the header line that starts every part
+        # parquet: the schema of every part of this run, fixed by text_columns() (Bulk) or by the
+        # first part's records (REST), so that the parts read as one table.
+        self.schema: Any = None
         self._rows: list = []
         self._raw = 0
         self._new_part()
@@ -1533,6 +1541,17 @@ class PartWriter:
         if count:
             self.records += count
             self._hand_over(data)
+
+    def text_columns(self, names: list) -> None:
+        """Parquet of Bulk API 2.0 results: every column text, in the header's order, whatever
+        the values (Bulk values are all text); a result with no records still gets this schema."""
+        pa = self._arrow[0]
+        schema = pa.schema([pa.field(name, pa.string()) for name in names])
+        if self.schema is None:
+            self.schema = schema
+        elif not schema.equals(self.schema):
+            raise JobError("the Bulk API 2.0 result pages do not have the same columns "
+                           f"({', '.join(self.schema.names)[:200]}, then {', '.join(names)[:200]})")
 
     def add_many(self, records: list) -> None:
         if not records:
@@ -1633,8 +1652,11 @@ class PartWriter:
     def _body(self) -> Any:
         if self.format == "parquet":
             pa, pq = self._arrow
+            if self.schema is None:
+                self.schema = parquet_schema(self._rows, pa)
+            table = parquet_table(self._rows, self.schema, self.parts, pa)
             sink = io.BytesIO()
-            pq.write_table(pa.Table.from_pylist(self._rows), sink, compression="snappy")
+            pq.write_table(table, sink, compression="snappy")
             return sink.getvalue()
         if self._gzip is not None:
             self.buffer += self._gzip.finish()
@@ -1650,8 +1672,8 @@ class PartWriter:
         if not self._has_data and self.header:
             self.buffer += self._compress(self.header)
         key = f"{self.folder}part-{self.parts:05d}{FORMATS[self.format]}"
-        if self.format == "parquet" and not self._rows:
-            body = b""  # an empty result: an empty marker part (Parquet would need a schema)
+        if self.format == "parquet" and not self._rows and self.schema is None:
+            body = b""  # an empty REST result: an empty marker part (no records, no schema)
         else:
             body = self._body()
         size = len(body) if isinstance(body, bytes) else len(self.buffer)
@@ -1684,6 +1706,126 @@ class PartWriter:
             if last and self._uploader is not None:
                 self._uploader.shutdown(wait=True)
                 self._uploader = None
+
+
+class SchemaMismatch(Exception):
+    """A value that does not fit the Parquet type fixed for its column (`column` is its path)."""
+
+    def __init__(self, column: str, problem: str):
+        super().__init__(column, problem)
+        self.column = column
+        self.problem = problem
+
+
+def parquet_schema(rows: list, pa: Any) -> Any:
+    """The schema of every Parquet part of a REST query run, from the records of its first part:
+    the columns in the order they first appear, each typed from its values there (JSON numbers
+    double, so that integer and fractional values never drift between parts; a column or nested
+    field null everywhere is string, see _fixed_type)."""
+    names: dict = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    fields = []
+    for name in names:
+        try:
+            inferred = pa.infer_type(list(map(methodcaller("get", name), rows)))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            raise JobError(f"parquet column {name} in part 0: its values in the first part have JSON types "
+                           "that do not make one type; use jsonl.gz for this query") from None
+        fields.append(pa.field(name, _fixed_type(inferred, pa)))
+    return pa.schema(fields)
+
+
+def _fixed_type(inferred: Any, pa: Any) -> Any:
+    """The type a column keeps for the whole run, from the type inferred from the first part."""
+    types = pa.types
+    if types.is_null(inferred) or types.is_large_string(inferred):
+        return pa.string()
+    if types.is_integer(inferred) or types.is_floating(inferred):
+        return pa.float64()
+    if types.is_struct(inferred):
+        if inferred.num_fields == 0:  # Parquet has no struct without fields
+            return pa.string()
+        return pa.struct([pa.field(f.name, _fixed_type(f.type, pa)) for f in inferred])
+    if types.is_list(inferred) or types.is_large_list(inferred):
+        return pa.list_(_fixed_type(inferred.value_type, pa))
+    return inferred
+
+
+# Python types a column of these Arrow types takes as they are (pa.array would also take a bool
+# as a double, or ignore a struct's unknown keys: anything else goes through _fit).
+_SCALAR_KINDS = {"string": {str, type(None)}, "double": {float, int, type(None)},
+                 "bool": {bool, type(None)}}
+
+
+def parquet_table(rows: list, schema: Any, part: int, pa: Any) -> Any:
+    """The records of one Parquet part as a table of exactly `schema`: a column absent from a
+    record is null; a value that is not a string in a string column becomes its JSON text;
+    anything else that does not fit (or a column the schema lacks) fails the query, naming the
+    column."""
+    unknown = set().union(*rows).difference(schema.names)
+    if unknown:
+        raise JobError(f"parquet column {sorted(unknown)[0]} in part {part}: a column the first part did not "
+                       "have (the schema is fixed by the first part); use jsonl.gz for this query")
+    arrays = []
+    for field in schema:
+        values = list(map(methodcaller("get", field.name), rows))
+        kinds = _SCALAR_KINDS.get(str(field.type))
+        array = None
+        try:
+            if kinds is not None and kinds.issuperset(map(type, values)):
+                try:
+                    array = pa.array(values, type=field.type)
+                except (pa.ArrowInvalid, OverflowError):
+                    pass  # an integer beyond 2**53, which pyarrow will not round: _fit does
+            if array is None:
+                array = pa.array([_fit(v, field.type, field.name, pa) for v in values], type=field.type)
+            arrays.append(array)
+        except SchemaMismatch as exc:
+            raise JobError(f"parquet column {exc.column} in part {part}: {exc.problem}; use jsonl.gz for "
+                           "this query") from None
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise JobError(f"parquet column {field.name} in part {part}: {one_line(exc)[:200]}") from None
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _fit(value: Any, arrow_type: Any, column: str, pa: Any) -> Any:
+    """`value` made to fit `arrow_type` (see parquet_table), or SchemaMismatch."""
+    if value is None:
+        return None
+    types = pa.types
+    if types.is_string(arrow_type):
+        return value if isinstance(value, str) else _ENCODE(value)
+    if types.is_float64(arrow_type):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                return float(value)  # an integer beyond 2**53 rounded to the nearest double
+            except OverflowError:
+                raise SchemaMismatch(column, "a JSON number too large for a double") from None
+    elif types.is_boolean(arrow_type):
+        if isinstance(value, bool):
+            return value
+    elif types.is_struct(arrow_type):
+        if isinstance(value, dict):
+            names = [f.name for f in arrow_type]
+            extra = [k for k in value if k not in names]
+            if extra:
+                # TODO(nested schema drift): a nested field first seen after the first part (a
+                # sub-query's nextRecordsUrl, a TYPEOF branch) fails the query; a schema built
+                # from the SELECT list and the object's describe would know every field up front.
+                raise SchemaMismatch(f"{column}.{extra[0]}", "a field the first part did not have "
+                                                             f"(it fixed {column} as {arrow_type})")
+            return {f.name: _fit(value.get(f.name), f.type, f"{column}.{f.name}", pa) for f in arrow_type}
+    elif types.is_list(arrow_type):
+        if isinstance(value, list):
+            return [_fit(v, arrow_type.value_type, column, pa) for v in value]
+    else:
+        return value
+    raise SchemaMismatch(column, f"a JSON {_JSON_KINDS.get(type(value), type(value).__name__)} where "
+                                 f"the first part fixed the type {arrow_type}")
+
+
+_JSON_KINDS = {str: "string", int: "number", float: "number", bool: "boolean", dict: "object", list: "array"}
 
 
 def import_pyarrow() -> tuple:
@@ -1785,7 +1927,10 @@ def extract_records(sf: Salesforce, soql: str, api: str, fmt: str, name: str, wr
                             high.see_values(values)
                         writer.add_csv(header, data, count)
                 else:
-                    for records, lines, count, values in csv_chunks(spool, field, fmt == "parquet"):
+                    # Parquet: the header fixes the schema (every column text), records or not.
+                    columns = writer.text_columns if fmt == "parquet" else None
+                    for records, lines, count, values in csv_chunks(spool, field, fmt == "parquet",
+                                                                    columns=columns):
                         if values is not None:
                             high.see_values(values)
                         if records is not None:
@@ -1840,6 +1985,7 @@ def run_query(sf: Salesforce, s3: Any, bucket: str, prefix: str, run_id: str, qu
               "bytes": 0, "pages": 0, "parts": 0, "api_calls": 0, "seconds": 0.0,
               "watermark_field": field, "watermark_before": None, "watermark_after": None,
               "output": f"s3://{bucket}/{folder}", "status": "failed"}
+    writer = None
     try:
         before = read_watermark(s3, bucket, prefix, query) if field else None
         result["watermark_before"] = before
@@ -1873,14 +2019,25 @@ def run_query(sf: Salesforce, s3: Any, bucket: str, prefix: str, run_id: str, qu
         return result
     except JobError as exc:
         result["error"] = one_line(exc)
+        if isinstance(exc, Stopped):
+            result["status"] = "stopped"  # another query hit a limit that stops the run
         failure = type(exc)(f"query {query['name']} failed: {exc}")
         failure.result = result
         raise failure from None
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        # Raised as it is (it ends the run, as before); the result goes with it for the query's line.
+        result["error"] = one_line(_aws_error(exc))
+        exc.result = result
+        raise
     finally:
         result["api_calls"] = counter.api_calls
         result["seconds"] = round(time.monotonic() - started, 2)
         if result["status"] != "succeeded":
             result["watermark_after"] = result["watermark_before"]
+            if writer is not None:
+                # What the query reached before it ended: records handed to the writer, parts
+                # handed to S3 (they stay in the folder, which gets no manifest).
+                result.update(records=writer.records, bytes=writer.bytes, parts=writer.parts)
 
 
 # ---------------------------------------------------------------------------
@@ -1897,13 +2054,18 @@ def _aws_error(exc: Exception) -> str:
 
 
 def summary_line(result: dict) -> str:
+    """The query's stdout line. Its prefix up to output= is fixed (`sfglue verify --run-job` reads
+    it); a query that did not succeed ends with error=, the error on one line, spaces and all."""
     def show(value: Any) -> str:
         return "-" if value is None else str(value).replace(" ", "_")
 
-    return ("sfglue query={name} records={records} pages={pages} seconds={seconds:.2f} output={output} "
+    line = ("sfglue query={name} records={records} pages={pages} seconds={seconds:.2f} output={output} "
             "api={api} format={format} bytes={bytes} parts={parts} api_calls={api_calls} ".format(**result)
             + f"watermark_before={show(result['watermark_before'])} "
               f"watermark_after={show(result['watermark_after'])} status={result['status']}")
+    if result["status"] != "succeeded":
+        line += " error=" + one_line(result.get("error") or "-")
+    return line
 
 
 def run(argv: list, out: Any = None) -> dict:
@@ -1944,14 +2106,22 @@ def run(argv: list, out: Any = None) -> dict:
                 errors.append((query, exc))
                 if getattr(exc, "result", None):
                     by_name[query["name"]] = exc.result
+                    print(summary_line(exc.result), file=out, flush=True)
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                if getattr(exc, "result", None):
+                    print(summary_line(exc.result), file=out, flush=True)
+                raise
     results = [by_name[q["name"]] for q in queries if q["name"] in by_name]
     # The error to report: a limit first, never the echo of the stop it caused elsewhere.
     errors.sort(key=lambda e: (not isinstance(e[1], LimitExceeded), isinstance(e[1], Stopped)))
     summary = {
         "job_name": args.get("JOB_NAME") or None, "job_run_id": args["JOB_RUN_ID"],
         "status": "failed" if errors else "succeeded", "logins": sf.logins, "api_calls": sf.api_calls,
-        "api_usage": sf.api_usage, "records": sum(r["records"] for r in results),
-        "bytes": sum(r["bytes"] for r in results), "seconds": round(time.monotonic() - started, 2),
+        "api_usage": sf.api_usage,
+        # The run's totals count the queries that succeeded (a failed query's counts are partial).
+        "records": sum(r["records"] for r in results if r["status"] == "succeeded"),
+        "bytes": sum(r["bytes"] for r in results if r["status"] == "succeeded"),
+        "seconds": round(time.monotonic() - started, 2),
         "summary_uri": f"s3://{bucket}/{prefix}_summary/run={args['JOB_RUN_ID']}.json",
         "queries": results,
     }

@@ -511,6 +511,157 @@ def test_rest_parquet_keeps_json_types_and_nested_records(key):
     assert [r["Id"] for r in records] == [f"001{i}" for i in range(9)]
 
 
+# -- Parquet: one schema for every part of a query run ----------------------------------
+
+
+def parquet_tables(s3, parts):
+    """Every part read back, after checking that all parts have one schema."""
+    import pyarrow.parquet as pq
+
+    schemas = [pq.read_schema(io.BytesIO(s3.objects[("bkt", k)])) for k in parts]
+    assert all(s.equals(schemas[0], check_metadata=True) for s in schemas), [str(s) for s in schemas]
+    return [pq.read_table(io.BytesIO(s3.objects[("bkt", k)])) for k in parts], schemas[0]
+
+
+def sparse_bulk_rows(count, empty_before):
+    """Description empty (null) in every row before `empty_before`: a sparse field."""
+    return [[f"001{n:06d}AAA", f"Account {n}", "" if n < empty_before else f"about {n}",
+             f"2025-03-01T00:{n // 60 % 60:02d}:{n % 60:02d}.000+0000"] for n in range(count)]
+
+
+def test_bulk_parquet_parts_share_one_all_text_schema_when_a_field_is_empty_in_the_first_part():
+    import pyarrow as pa
+
+    rows = sparse_bulk_rows(400, 150)
+    pages = [bulk_csv(HEADER, rows[i:i + 50]) for i in range(0, 400, 50)]  # a part per page
+    result, s3, parts = run_bulk(pages, "parquet", max_part_bytes=1_000)
+    assert result["records"] == 400 and len(parts) == result["parts"] > 3
+    tables, schema = parquet_tables(s3, parts)
+    assert tables[0].column("Description").null_count == tables[0].num_rows, "the first part has no Description"
+    assert [(f.name, f.type) for f in schema] == [(h, pa.string()) for h in HEADER]
+    _result, jsonl_s3, jsonl_parts = run_bulk(pages, "jsonl.gz", max_part_bytes=1_000)
+    as_jsonl = [json.loads(line) for k in jsonl_parts for line in gzip.decompress(jsonl_s3.objects[("bkt", k)])
+                .splitlines()]
+    assert pa.concat_tables(tables).to_pylist() == as_jsonl == [reference_line(HEADER, r) for r in rows]
+
+
+def test_bulk_parquet_of_a_header_only_result_has_the_header_as_its_schema():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    result, s3, parts = run_bulk([bulk_csv(HEADER, [])], "parquet", watermark=None)
+    assert (result["records"], parts) == (0, ["out/acc/run=jr_b/part-00000.parquet"])
+    table = pq.read_table(io.BytesIO(s3.objects[("bkt", parts[0])]))
+    assert table.num_rows == 0 and [(f.name, f.type) for f in table.schema] == [(h, pa.string()) for h in HEADER]
+
+
+def test_bulk_parquet_pages_with_different_columns_fail_the_query():
+    pages = [bulk_csv(HEADER, bulk_rows(0, 3)), bulk_csv(HEADER[:2], [r[:2] for r in bulk_rows(3, 3)])]
+    with pytest.raises(sx.JobError, match="do not have the same columns"):
+        run_bulk(pages, "parquet", watermark=None)
+
+
+def sparse_record(n):
+    """A REST record: Description, Amount and Parent null in the first four, then set; Amount and
+    AnnualRevenue mix JSON integers and fractions."""
+    record = rec(n)
+    record.update(Description=None if n < 4 else f"about {n}",
+                  Amount=None if n < 4 else (n * 100 if n % 2 else n + 0.25),
+                  NumberOfEmployees=n * 10, AnnualRevenue=n * 1000 if n < 6 else n + 0.5, IsPartner=n % 3 == 0,
+                  Parent=None if n < 4 else {"attributes": {"type": "Account"}, "Name": f"P{n}"})
+    return record
+
+
+SPARSE_SOQL = ("SELECT Id, Name, Owner.Name, Description, Amount, NumberOfEmployees, AnnualRevenue, IsPartner, "
+               "Parent.Name FROM Account")
+
+
+def run_rest(key, records, fmt, max_part_bytes, page_size=2, soql=SPARSE_SOQL):
+    """run_query over REST pages of `page_size` records (fresh copies: the writer changes them)."""
+    chunks = [records[i:i + page_size] for i in range(0, len(records), page_size)] or [[]]
+    pages = [page(json.loads(json.dumps(chunk)), f"/n/{i + 1}" if i + 1 < len(chunks) else None)
+             for i, chunk in enumerate(chunks)]
+    s3 = FakeS3()
+    result = sx.run_query(sf_session(key, FakeHttp([token_ok()], pages)), s3, "bkt", "out/", "jr_r",
+                          {"name": "a", "soql": soql, "format": fmt}, max_part_bytes)
+    return result, s3, sorted(k for _b, k in s3.objects if "/part-" in k)
+
+
+def test_rest_parquet_parts_share_the_schema_the_first_part_fixed(key):
+    import pyarrow as pa
+
+    records = [sparse_record(n) for n in range(11)]
+    records[9]["NumberOfEmployees"] = 10 ** 17 + 1  # beyond 2**53: rounded to the nearest double
+    result, s3, parts = run_rest(key, records, "parquet", 300)
+    assert result["records"] == 11 and result["pages"] == 6 and len(parts) == result["parts"] > 3
+    tables, schema = parquet_tables(s3, parts)
+    assert tables[0].num_rows < 4, "the first part holds only records without Description, Amount, Parent"
+    assert {f.name: f.type for f in schema} == {
+        "Id": pa.string(), "Name": pa.string(), "Owner": pa.struct([("Name", pa.string())]),
+        "Description": pa.string(), "Amount": pa.string(), "NumberOfEmployees": pa.float64(),
+        "AnnualRevenue": pa.float64(), "IsPartner": pa.bool_(), "Parent": pa.string()}
+    assert schema.names == ["Id", "Name", "Owner", "Description", "Amount", "NumberOfEmployees", "AnnualRevenue",
+                            "IsPartner", "Parent"]
+    _result, jsonl_s3, jsonl_parts = run_rest(key, records, "jsonl", 300)
+    as_jsonl = [json.loads(line) for k in jsonl_parts for line in jsonl_s3.objects[("bkt", k)].splitlines()]
+    # Null in every row of the first part: a string column, later values that are no string as JSON text.
+    # JSON numbers as doubles.
+    expected = [{**r, "Amount": None if r["Amount"] is None else json.dumps(r["Amount"]),
+                 "Parent": None if r["Parent"] is None else json.dumps(r["Parent"], separators=(",", ":")),
+                 "NumberOfEmployees": float(r["NumberOfEmployees"]), "AnnualRevenue": float(r["AnnualRevenue"])}
+                for r in as_jsonl]
+    got = pa.concat_tables(tables).to_pylist()
+    assert got == expected and got[9]["NumberOfEmployees"] == 1e17
+    assert got[5]["Amount"] == "500" and got[4]["Amount"] == "4.25" and got[4]["Parent"] == '{"Name":"P4"}'
+    assert got[3]["AnnualRevenue"] == 3000.0 and got[7]["AnnualRevenue"] == 7.5
+    assert all(type(r["NumberOfEmployees"]) is float for r in got)
+
+
+def test_rest_parquet_columns_missing_in_a_later_part_are_null(key):
+    import pyarrow as pa
+
+    records = [sparse_record(n) for n in range(6)]
+    for record in records[3:]:
+        del record["IsPartner"]
+    _result, s3, parts = run_rest(key, records, "parquet", 300)
+    tables, schema = parquet_tables(s3, parts)
+    assert schema.field("IsPartner").type == pa.bool_()
+    assert [r["IsPartner"] for r in pa.concat_tables(tables).to_pylist()] == [True, False, False, None, None, None]
+
+
+@pytest.mark.parametrize("change, column", [
+    ({"IsPartner": "yes"}, "IsPartner"),
+    ({"NumberOfEmployees": True}, "NumberOfEmployees"),
+    ({"NumberOfEmployees": "12"}, "NumberOfEmployees"),
+    ({"Owner": "O"}, "Owner"),
+    ({"Owner": {"Name": "O", "Email": "o@example.com"}}, "Owner.Email"),
+    ({"Extra": 1}, "Extra"),
+])
+def test_a_later_rest_value_that_does_not_fit_the_parquet_schema_fails_the_query_naming_the_column(
+        key, change, column):
+    records = [sparse_record(n) for n in range(8)]
+    records[6].update(change)
+    with pytest.raises(sx.JobError) as failed:
+        run_rest(key, records, "parquet", 300)
+    message = str(failed.value)
+    assert message.startswith(f"query a failed: parquet column {column} in part ") and "first part" in message
+    assert "Traceback" not in message and "\n" not in message
+    assert failed.value.result["status"] == "failed"
+
+
+def test_a_parquet_schema_failure_is_one_sfglue_error_line(key, monkeypatch, capsys):
+    records = [sparse_record(n) for n in range(8)]
+    records[7]["IsPartner"] = 1
+
+    def fake_run(argv):
+        run_rest(key, records, "parquet", 300)
+
+    monkeypatch.setattr(sx, "run", fake_run)
+    assert sx.main(["script.py"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sfglue error: query a failed: parquet column IsPartner in part ")
+
+
 # -- the part writer's thread ------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ covered in test_end_to_end.py). Record counts are small and knobs turned down to
 """
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -260,8 +261,53 @@ def test_request_limit_exceeded_stops_at_once_with_the_limit_name(aws, make_org,
     assert len(refused) == 1, "retried after REQUEST_LIMIT_EXCEEDED"
     summary = summary_of(stdout)
     assert summary["status"] == "failed" and "TotalRequests" in summary["error"]
+    # Both queries have their line: a failed with the limit and the counts it reached, b stopped by it.
+    lines = {line.split()[1]: line for line in stdout.splitlines() if line.startswith("sfglue query=")}
+    by_name = {q["name"]: q for q in summary["queries"]}
+    assert by_name["a"]["pages"] >= 1 and by_name["a"]["records"] == 200 * by_name["a"]["pages"]
+    assert lines["query=a"].startswith(f"sfglue query=a records={by_name['a']['records']} "
+                                       f"pages={by_name['a']['pages']} seconds=")
+    assert lines["query=a"].endswith(" status=failed error=Salesforce limit TotalRequests reached: "
+                                     "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded. (api-usage 5/5); "
+                                     "stopped at once without retrying"), lines["query=a"]
+    assert re.match(r"sfglue query=b records=0 pages=0 seconds=\d+\.\d\d "
+                    r"output=s3://sfglue-output/out/b/run=jr_limit/ ", lines["query=b"]), lines["query=b"]
+    assert lines["query=b"].endswith(" status=stopped error=stopped: Salesforce limit TotalRequests reached: "
+                                     "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded. (api-usage 5/5); "
+                                     "stopped at once without retrying"), lines["query=b"]
+    assert (by_name["a"]["status"], by_name["b"]["status"]) == ("failed", "stopped")
+    assert summary["records"] == 0, "the run's total counts the queries that succeeded"
     stored = json.loads(aws.s3.get_object(Bucket=BUCKET, Key="out/_summary/run=jr_limit.json")["Body"].read())
     assert stored["status"] == "failed"
+
+
+def test_a_failed_query_prints_its_line_next_to_the_good_one(aws, make_org, identity):
+    key, _cert, cert_pem = identity
+    org = make_org(base_seed(cert_pem, generated_accounts(300), {"query_batch_size": 200}))
+    arn = secret_for(aws, org, key)
+    aws.s3.create_bucket(Bucket=BUCKET)
+    queries = [{"name": "good", "soql": "SELECT Id, Name FROM Account"},
+               {"name": "bad", "soql": "SELECT Id, NoSuchField__c FROM Account"}]
+    code, stdout, stderr = finish(run_script(aws, arn, queries, "jr_bad", "--max_concurrency", "1"))
+    assert code == 1
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("sfglue error: query bad failed: INVALID_FIELD: "), last
+    lines = [line for line in stdout.splitlines() if line.startswith("sfglue query=")]
+    assert len(lines) == 2, stdout
+    good = next(line for line in lines if line.startswith("sfglue query=good "))
+    assert re.match(r"sfglue query=good records=300 pages=2 seconds=\d+\.\d\d output=s3://sfglue-output/out/good/"
+                    r"run=jr_bad/ api=rest .* status=succeeded$", good), good
+    bad = next(line for line in lines if line.startswith("sfglue query=bad "))
+    assert re.fullmatch(r"sfglue query=bad records=0 pages=0 seconds=\d+\.\d\d output=s3://sfglue-output/out/bad/"
+                        r"run=jr_bad/ api=rest format=jsonl.gz bytes=0 parts=0 api_calls=1 watermark_before=- "
+                        r"watermark_after=- status=failed error=INVALID_FIELD: .*\(HTTP 400\)", bad), bad
+    # The same error as the stderr line, on one line.
+    assert bad.split(" error=", 1)[1] == last[len("sfglue error: query bad failed: "):]
+    summary = summary_of(stdout)
+    by_name = {q["name"]: q for q in summary["queries"]}
+    assert (by_name["good"]["status"], by_name["bad"]["status"]) == ("succeeded", "failed")
+    assert summary["records"] == 300
+    assert_no_secrets(stdout + stderr, key)
 
 
 # -- 4. Bulk API 2.0 -----------------------------------------------------------------------------
@@ -369,3 +415,49 @@ def test_bulk_csv_gz_and_parquet_hold_the_same_records_as_rest(aws, make_org, id
     assert by_name["csv"]["watermark_after"] == "2025-09-03T01:59:00.000Z"
     records = [r for body in bodies("parquet") for r in pq.read_table(io.BytesIO(body)).to_pylist()]
     assert records == expected
+
+
+def test_parquet_parts_of_a_sparse_object_share_one_schema(aws, make_org, identity):
+    """The tester's case: REST pages of 2, parts of about one page, Description and Amount null in the
+    first records: every part has the same schema and the parts concatenate to the JSON Lines records."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    key, _cert, cert_pem = identity
+    records = [{"Id": account_id(n), "Name": f"Account {n}", "Description": None if n < 3 else f"about {n}",
+                "Amount": None if n < 3 else n * 100 + (n % 2) * 0.5, "NumberOfEmployees": n * 10}
+               for n in range(1, 10)]
+    objects = {"Account": {"fields": {"Description": "string", "Amount": "double", "NumberOfEmployees": "int"},
+                           "records": records}}
+    org = make_org(base_seed(cert_pem, objects, {"query_batch_size": 2, "bulk_job_delay_ms": 50}))
+    arn = secret_for(aws, org, key)
+    aws.s3.create_bucket(Bucket=BUCKET)
+    soql = "SELECT Id, Name, Description, Amount, NumberOfEmployees FROM Account"
+    queries = [{"name": "rest_parquet", "soql": soql, "format": "parquet"},
+               {"name": "rest_jsonl", "soql": soql, "format": "jsonl"},
+               {"name": "bulk_parquet", "soql": soql, "api": "bulk", "format": "parquet"},
+               {"name": "bulk_jsonl", "soql": soql, "api": "bulk", "format": "jsonl"}]
+    code, stdout, stderr = finish(run_script(aws, arn, queries, "jr_sparse", "--max_part_bytes", "100",
+                                             "--bulk_max_records", "2"))
+    assert code == 0, stderr
+
+    def tables(name):
+        listing = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"out/{name}/run=jr_sparse/part-")["Contents"]
+        bodies = [aws.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listing]
+        assert len(bodies) > 3, name
+        schemas = [pq.read_schema(pa.BufferReader(b)) for b in bodies]
+        assert all(s.equals(schemas[0]) for s in schemas), (name, [str(s) for s in schemas])
+        return pa.concat_tables([pq.read_table(pa.BufferReader(b)) for b in bodies]), schemas[0]
+
+    rest, schema = tables("rest_parquet")
+    assert [(f.name, str(f.type)) for f in schema] == [("Id", "string"), ("Name", "string"), ("Description", "string"),
+                                                       ("Amount", "string"), ("NumberOfEmployees", "double")]
+    _keys, as_jsonl = read_parts(aws, "out/rest_jsonl/run=jr_sparse/")
+    # Amount is null in the whole first part: a string column, its later numbers as JSON text.
+    assert rest.to_pylist() == [{**r, "Amount": None if r["Amount"] is None else json.dumps(r["Amount"]),
+                                 "NumberOfEmployees": float(r["NumberOfEmployees"])} for r in as_jsonl]
+    assert len(as_jsonl) == 9 and rest.column("Amount").to_pylist()[3:5] == ["400.0", "500.5"]
+    bulk, schema = tables("bulk_parquet")
+    assert [(f.name, str(f.type)) for f in schema] == [(n, "string") for n in rest.column_names]
+    _keys, bulk_jsonl = read_parts(aws, "out/bulk_jsonl/run=jr_sparse/")
+    assert bulk.to_pylist() == bulk_jsonl and len(bulk_jsonl) == 9

@@ -368,6 +368,52 @@ def test_multi_line_salesforce_errors_end_as_one_stderr_line(key, monkeypatch, c
     assert err.rstrip().endswith("No such column 'Name' on entity 'Contact'. (HTTP 400)")
 
 
+def test_a_failed_query_has_its_line_with_the_counts_it_reached_and_the_error(key):
+    import re
+
+    message = "invalid query locator\nfor 01g-2"
+    gone = FakeResponse(400, [{"message": message, "errorCode": "INVALID_QUERY_LOCATOR"}])
+    http = FakeHttp([token_ok()], [page([rec(1), rec(2)], "/n/2"), gone])
+    s3 = FakeS3()
+    with pytest.raises(sx.JobError) as failed:
+        sx.run_query(sf_session(key, http), s3, "bkt", "out/", "jr_f",
+                     {"name": "a", "soql": "SELECT Id, Name FROM Account"}, 1000)
+    result = failed.value.result
+    assert (result["status"], result["records"], result["pages"], result["parts"]) == ("failed", 2, 1, 0)
+    line = sx.summary_line(result)
+    assert line.count("\n") == 0
+    assert re.fullmatch(r"sfglue query=a records=2 pages=1 seconds=\d+\.\d\d output=s3://bkt/out/a/run=jr_f/ "
+                        r"api=rest format=jsonl.gz bytes=0 parts=0 api_calls=2 watermark_before=- watermark_after=- "
+                        r"status=failed error=INVALID_QUERY_LOCATOR: invalid query locator for 01g-2 \(HTTP 400\)",
+                        line), line
+    assert not any(k.endswith("_manifest.json") for _b, k in s3.objects)
+    # Parts already uploaded count (they stay in the folder, without a manifest).
+    http = FakeHttp([token_ok()], [page([rec(n) for n in range(5)], "/n/2"), page([rec(5)], "/n/3"), gone])
+    with pytest.raises(sx.JobError) as failed:
+        sx.run_query(sf_session(key, http), s3, "bkt", "out/", "jr_g",
+                     {"name": "a", "soql": "SELECT Id, Name FROM Account", "format": "jsonl"}, 100)
+    result = failed.value.result
+    uploaded = [k for _b, k in s3.objects if k.startswith("out/a/run=jr_g/part-")]
+    assert (result["records"], result["pages"], result["parts"]) == (6, 2, len(uploaded)) and uploaded
+    assert result["bytes"] == sum(len(s3.objects[("bkt", k)]) for k in uploaded)
+    assert f" parts={len(uploaded)} " in sx.summary_line(result)
+
+
+def test_a_query_stopped_by_another_querys_limit_says_so(key):
+    sf = sf_session(key, FakeHttp([token_ok()], []))
+    sf.login()
+    sf.stop_reason = "Salesforce limit TotalRequests reached: REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded."
+    sf.stop.set()
+    with pytest.raises(sx.Stopped) as stopped:
+        sx.run_query(sf, FakeS3(), "bkt", "out/", "jr_s", {"name": "b", "soql": "SELECT Id FROM Account"}, 1000)
+    result = stopped.value.result
+    assert result["status"] == "stopped"
+    line = sx.summary_line(result)
+    assert line.startswith("sfglue query=b records=0 pages=0 seconds=")
+    assert line.endswith(" status=stopped error=stopped: Salesforce limit TotalRequests reached: "
+                         "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.")
+
+
 def test_script_needs_no_more_than_python39():
     """vermin and the AST check the 3.9 limit statically (the .venv39 run also executes these tests on 3.9)."""
     import ast
