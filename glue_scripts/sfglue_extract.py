@@ -823,11 +823,13 @@ class ResultPage:
     @property
     def lines_are_records(self) -> bool:
         """True when every line after the header is one whole record, so records can be cut and
-        counted at line breaks without parsing. Every record ends with a line break (the last
-        may lack it) and a line break inside a value or a blank line only adds lines: as many
-        lines after the header as the records Salesforce announced means there are neither."""
-        lines = self.line_breaks + (0 if self.ends_with_lf else 1)
-        return self.announced is not None and lines - 1 == self.announced
+        counted at line breaks without parsing. Bulk API 2.0 (lineEnding LF) ends every record
+        with a line break, and a line break inside a value or a blank line only adds lines: as
+        many line breaks after the header as the records Salesforce announced means there are
+        neither. A page that does not end with a line break was cut off, maybe inside a value:
+        it is read by following the quotes, which finds that."""
+        return (self.announced is not None and self.ends_with_lf
+                and self.line_breaks - 1 == self.announced)
 
     def read(self, size: int = -1) -> bytes:
         return self.file.read(size)
@@ -2017,18 +2019,17 @@ def run_query(sf: Salesforce, s3: Any, bucket: str, prefix: str, run_id: str, qu
         result.update(records=writer.records, bytes=writer.bytes, parts=writer.parts,
                       watermark_after=after if field else None, status="succeeded")
         return result
-    except JobError as exc:
-        result["error"] = one_line(exc)
-        if isinstance(exc, Stopped):
+    except (JobError, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, OSError,
+            UnicodeDecodeError) as exc:
+        # An AWS refusal, a full disk or a page that is not UTF-8 fails this query like any other
+        # error: the other queries go on, and the summary is written.
+        why = exc if isinstance(exc, JobError) else JobError(_describe_error(exc))
+        result["error"] = one_line(why)
+        if isinstance(why, Stopped):
             result["status"] = "stopped"  # another query hit a limit that stops the run
-        failure = type(exc)(f"query {query['name']} failed: {exc}")
+        failure = type(why)(f"query {query['name']} failed: {why}")
         failure.result = result
         raise failure from None
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        # Raised as it is (it ends the run, as before); the result goes with it for the query's line.
-        result["error"] = one_line(_aws_error(exc))
-        exc.result = result
-        raise
     finally:
         result["api_calls"] = counter.api_calls
         result["seconds"] = round(time.monotonic() - started, 2)
@@ -2043,6 +2044,16 @@ def run_query(sf: Salesforce, s3: Any, bucket: str, prefix: str, run_id: str, qu
 # ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
+
+
+def _describe_error(exc: Exception) -> str:
+    """One query's failure that is not a JobError, in words (never a traceback)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"Salesforce sent text that is not UTF-8 ({exc.reason} at byte {exc.start} of a "
+                f"{len(exc.object)}-byte piece)")
+    if isinstance(exc, OSError):
+        return f"a local file operation failed: {exc.strerror or exc} (the job's temporary disk)"
+    return _aws_error(exc)
 
 
 def _aws_error(exc: Exception) -> str:
@@ -2107,10 +2118,6 @@ def run(argv: list, out: Any = None) -> dict:
                 if getattr(exc, "result", None):
                     by_name[query["name"]] = exc.result
                     print(summary_line(exc.result), file=out, flush=True)
-            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-                if getattr(exc, "result", None):
-                    print(summary_line(exc.result), file=out, flush=True)
-                raise
     results = [by_name[q["name"]] for q in queries if q["name"] in by_name]
     # The error to report: a limit first, never the echo of the stop it caused elsewhere.
     errors.sort(key=lambda e: (not isinstance(e[1], LimitExceeded), isinstance(e[1], Stopped)))

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import random
+import re
 import zlib
 
 import botocore.exceptions
@@ -188,7 +189,9 @@ def test_result_pages_whose_lines_are_records_are_cut_at_line_breaks():
     assert not result_page(broken).lines_are_records
     assert not result_page(b'"Id"\n"1"\n\n"2"\n').lines_are_records
     assert not result_page(body, announced=None).lines_are_records
-    assert result_page(b'"Id"\n"1"\n"2"').lines_are_records, "the last record may lack its line break"
+    assert not result_page(b'"Id"\n"1"\n"2"').lines_are_records, "no last line break: cut off, follow the quotes"
+    blocks = list(sx.csv_blocks(result_page(b'"Id"\n"1"\n"2"'), None))
+    assert b"".join(b[1] for b in blocks) == b'"1"\n"2"\n' and sum(b[2] for b in blocks) == 2
     assert result_page(b'"Id"\n').lines_are_records
 
 
@@ -220,7 +223,8 @@ def test_pages_spooled_with_cuts_give_the_same_blocks_as_following_the_quotes(ke
             body += b'"' + tail + b'","y",""'
             count += 1
         page = sf._bulk_spool(SpoolResponse(body, count, rng), "u", {}, None)
-        assert page.lines_are_records and (len(page.cuts) > 3 or count < 10), count
+        # A page without its last line break is read by following the quotes (it may be cut off).
+        assert page.lines_are_records == (not tail) and (len(page.cuts) > 3 or count < 10), count
         fast = list(sx.csv_blocks(page, "Name"))
         page.close()
         exact = list(sx.csv_blocks(io.BytesIO(body), "Name", 0))
@@ -681,8 +685,9 @@ class RefusingS3(FakeS3):
 def test_an_upload_error_in_the_writer_thread_fails_the_query_and_moves_no_mark(fmt):
     pages = [bulk_csv(HEADER, bulk_rows(0, 2000))]
     s3 = RefusingS3(refuse_after=1)
-    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+    with pytest.raises(sx.JobError, match="query acc failed: AWS PutObject failed: AccessDenied: no") as err:
         run_bulk(pages, fmt, max_part_bytes=5_000, s3=s3)
+    assert err.value.result["status"] == "failed"
     keys = [k for _b, k in s3.objects]
     assert len([k for k in keys if "/part-" in k]) == 1
     assert not any(k.endswith("_manifest.json") or k.endswith("_watermark.json") for k in keys)
@@ -839,3 +844,52 @@ def test_a_failure_found_after_the_final_flush_was_handed_over_does_not_hang_the
     finally:
         if not flusher.is_alive():
             writer.abort()
+
+
+class BrokenPages(FakeBulk):
+    """A Bulk source whose second page raises `error` (a full disk, bytes that are not UTF-8)."""
+
+    def __init__(self, pages, error):
+        super().__init__(pages)
+        self.error = error
+
+    def bulk_pages(self, *args, **kwargs):
+        for n, result in enumerate(super().bulk_pages(*args, **kwargs)):
+            if n == 1:
+                raise self.error
+            yield result
+
+
+@pytest.mark.parametrize("error, words", [
+    (OSError(28, "No space left on device"), "a local file operation failed: No space left on device"),
+    (UnicodeDecodeError("utf-8", b"\xff\xfe", 0, 1, "invalid start byte"),
+     "Salesforce sent text that is not UTF-8 (invalid start byte at byte 0"),
+])
+def test_a_local_or_decoding_error_fails_the_query_in_words_and_moves_no_mark(error, words):
+    pages = [bulk_csv(HEADER, bulk_rows(0, 300)), bulk_csv(HEADER, bulk_rows(300, 300))]
+    s3 = FakeS3()
+    query = {"name": "acc", "soql": "SELECT Id, Name, Description, SystemModstamp FROM Account", "api": "bulk",
+             "watermark": "SystemModstamp"}
+    with pytest.raises(sx.JobError, match="query acc failed: " + re.escape(words)) as err:
+        sx.run_query(BrokenPages(pages, error), s3, "bkt", "out/", "jr_b", query, 4_000)
+    assert err.value.result["status"] == "failed" and words in err.value.result["error"]
+    assert not any(k.endswith("_manifest.json") or k.endswith("_watermark.json") for _b, k in s3.objects)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_page_cut_off_inside_its_last_record_fails_even_when_the_lines_match_the_count(fmt):
+    # Three records announced, three lines after the header, but the body broke off inside the
+    # third value (no closing quote, no line break): the cut at line breaks must not be trusted.
+    body = b'"Id","Name"\n"1","a"\n"2","b"\n"3","tru'
+    page = sx.ResultPage(io.BytesIO(body), 3, body.count(b"\n"), body.endswith(b"\n"))
+    assert not page.lines_are_records
+
+    class OnePage(FakeBulk):
+        def bulk_pages(self, *args, **kwargs):
+            yield page
+
+    s3 = FakeS3()
+    query = {"name": "acc", "soql": "SELECT Id, Name FROM Account", "api": "bulk", "format": fmt}
+    with pytest.raises(sx.JobError, match="ends inside a quoted value"):
+        sx.run_query(OnePage([]), s3, "bkt", "out/", "jr_b", query, 4_000)
+    assert not any(k.endswith("_manifest.json") for _b, k in s3.objects)
