@@ -1667,17 +1667,17 @@ class PartWriter:
     def _upload(self, final: bool = False) -> None:
         """Upload the current part; with final=True an empty result still leaves one part (for
         the csv formats, the header alone when it is known)."""
-        if not self._has_data and not (final and self.parts == 0):
+        # A REST result with no records has no Parquet schema, and a 0-byte .parquet file breaks
+        # readers of the folder: it gets no part (the manifest lists none).
+        no_schema = self.format == "parquet" and not self._rows and self.schema is None
+        if not self._has_data and (not (final and self.parts == 0) or no_schema):
             if final:
                 self._wait_upload(last=True)  # the last part may still be on its way (or have failed)
             return
         if not self._has_data and self.header:
             self.buffer += self._compress(self.header)
         key = f"{self.folder}part-{self.parts:05d}{FORMATS[self.format]}"
-        if self.format == "parquet" and not self._rows and self.schema is None:
-            body = b""  # an empty REST result: an empty marker part (no records, no schema)
-        else:
-            body = self._body()
+        body = self._body()
         size = len(body) if isinstance(body, bytes) else len(self.buffer)
         # One upload at a time, in a thread of its own, while the next part fills; the final
         # part is waited for.

@@ -300,6 +300,15 @@ fn a_failed_job_run_is_reported_with_its_run_and_summary() {
             .any(|l| l.starts_with("sfglue query=accounts records=4500 ")),
         "{summary:?}"
     );
+    // The failed query has its line too, with its status and Salesforce's words.
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("sfglue query=contacts ")
+                && l.contains(" status=failed error=")
+                && l.contains("NoSuchField")),
+        "{summary:?}"
+    );
     // In text mode the same run and lines are printed before the error.
     let text = w.sfglue(&["verify", "--run-job"]);
     assert_eq!(text.code, 1);

@@ -893,3 +893,12 @@ def test_a_page_cut_off_inside_its_last_record_fails_even_when_the_lines_match_t
     with pytest.raises(sx.JobError, match="ends inside a quoted value"):
         sx.run_query(OnePage([]), s3, "bkt", "out/", "jr_b", query, 4_000)
     assert not any(k.endswith("_manifest.json") for _b, k in s3.objects)
+
+
+def test_an_empty_rest_result_in_parquet_writes_no_part_and_a_manifest(key):
+    # No record, so no schema: a 0-byte .parquet object would break every reader of the folder.
+    result, s3, parts = run_rest(key, [], "parquet", 10_000)
+    assert result["status"] == "succeeded" and (result["records"], result["parts"]) == (0, 0)
+    assert parts == []
+    manifest = json.loads(s3.objects[("bkt", "out/a/run=jr_r/_manifest.json")])
+    assert manifest["parts"] == [] and manifest["records"] == 0
