@@ -529,3 +529,34 @@ fn aws_refusals_name_the_call_and_the_permission() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("wait a minute"), "{}", run.stderr);
 }
+
+#[test]
+fn an_endpoint_url_with_a_password_is_refused_without_printing_it() {
+    let w = World::aws_only();
+    w.write_config(
+        "sfglue.yaml",
+        &config("cred", "https://acme.my.salesforce.com", ""),
+    );
+    let with_password = w.aws_url().replacen("http://", "http://ak:hunter3pw@", 1);
+    w.reset_aws_requests();
+    for (var, args) in [
+        ("AWS_ENDPOINT_URL", vec!["plan"]),
+        (
+            "AWS_ENDPOINT_URL_S3",
+            vec!["--output", "json", "apply", "--yes"],
+        ),
+    ] {
+        let run = w.sfglue_with_env(&args, &[(var, with_password.as_str())]);
+        assert_eq!(run.code, 2, "{var}: {}\n{}", run.stdout, run.stderr);
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            shown.contains(&format!("{var} carries a user name or password")),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("hunter3pw"),
+            "the password was printed: {shown}"
+        );
+    }
+    assert_eq!(w.aws_requests()["writes"], 0);
+}

@@ -65,6 +65,7 @@ impl Aws {
             )
         })?;
         let endpoint = sdk.endpoint_url().map(str::to_string);
+        refuse_endpoint_credentials(endpoint.as_deref())?;
         // A custom endpoint (an S3-compatible store, a local emulator) rarely has wildcard DNS for
         // virtual-hosted buckets, so address buckets by path there. AWS's own endpoints keep the
         // default addressing.
@@ -101,6 +102,37 @@ impl Aws {
             ),
         })
     }
+}
+
+/// An endpoint URL with a `user:password@` part would be printed (plan, apply and error messages
+/// show the endpoint), so it is refused, as `aws.endpoint_url` is in the config. Checks the
+/// resolved endpoint and every `AWS_ENDPOINT_URL*` variable; the message names the variable,
+/// never its value.
+fn refuse_endpoint_credentials(resolved: Option<&str>) -> Result<()> {
+    let has_userinfo = |value: &str| {
+        url::Url::parse(value.trim())
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+    };
+    let mut found: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, v)| k.starts_with("AWS_ENDPOINT_URL") && has_userinfo(v))
+        .map(|(k, _)| k)
+        .collect();
+    if found.is_empty() && resolved.is_some_and(has_userinfo) {
+        found.push("the endpoint_url of the AWS profile".to_string());
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort();
+    Err(Failure::config(
+        "aws.endpoint_credentials",
+        format!(
+            "{} carries a user name or password, which sfglue would print with the endpoint",
+            found.join(", ")
+        ),
+    )
+    .with_fix("remove the `user:password@` part; AWS credentials come from the AWS chain (profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO)"))
 }
 
 /// Writes one [`CallLog`] line per AWS call (after its retries): the service and operation, the

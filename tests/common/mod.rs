@@ -284,8 +284,18 @@ impl World {
         run
     }
 
+    /// The AWS emulator's base URL.
+    pub fn aws_url(&self) -> &str {
+        &self.aws.url
+    }
+
     /// Runs sfglue with `args` against this world's emulators.
     pub fn sfglue(&self, args: &[&str]) -> Run {
+        self.sfglue_with_env(args, &[])
+    }
+
+    /// [`World::sfglue`] with more environment variables (or other values for the usual ones).
+    pub fn sfglue_with_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(sfglue_bin());
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -294,6 +304,9 @@ impl World {
             .args(args)
             .stdin(Stdio::null());
         for (k, v) in test_env_pairs(self.dir.path()) {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
             cmd.env(k, v);
         }
         let out: Output = cmd.output().expect("run sfglue");
