@@ -385,10 +385,14 @@ fn read_text(path: &Path) -> Result<String> {
             "config.unreadable",
             format!("{shown} is a folder, not a config file"),
         )
-        .with_fix(format!(
-            "pass the file itself, e.g. --config {}",
-            path.join("sfglue.yaml").display()
-        )));
+        .with_fix(if path.join("sfglue.yaml").is_file() {
+            format!(
+                "pass the file itself: --config {}",
+                path.join("sfglue.yaml").display()
+            )
+        } else {
+            "pass the config file itself with --config FILE (or rename the folder)".to_string()
+        }));
     }
     if meta.len() > MAX_CONFIG_BYTES {
         return Err(Failure::config(
@@ -442,6 +446,9 @@ fn parse_raw(text: &str, path: &Path) -> Result<RawConfig> {
         )
         .with_fix("a config nests a few levels at most: check for unclosed or repeated brackets"));
     }
+    // Read as plain YAML first: a key written twice in a map section (`environments`, `tags`)
+    // is an error there, where the typed reading would keep the last copy without a word.
+    serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| yaml_failure(&shown, text, &e))?;
     serde_yaml::from_str(text).map_err(|e| yaml_failure(&shown, text, &e))
 }
 
@@ -603,9 +610,14 @@ fn yaml_failure(file: &str, text: &str, e: &serde_yaml::Error) -> Failure {
         None => &msg,
     });
     let mut location = e.location().map(|loc| (loc.line(), loc.column()));
+    // serde names a struct's duplicate `duplicate field `k``, a map's `duplicate entry with key "k"`.
     let duplicate = core
         .split_once("duplicate field `")
-        .and_then(|(_, rest)| rest.strip_suffix('`'));
+        .and_then(|(_, rest)| rest.strip_suffix('`'))
+        .or_else(|| {
+            core.split_once("duplicate entry with key \"")
+                .and_then(|(_, rest)| rest.strip_suffix('"'))
+        });
     let (code, fix) = if let Some(key) = duplicate {
         // The parser points at the start of the mapping; the second copy of the key is the
         // place to look.
@@ -645,11 +657,28 @@ fn yaml_failure(file: &str, text: &str, e: &serde_yaml::Error) -> Failure {
 /// of the README.
 fn plain_type_names(message: &str) -> String {
     let mut out = message.to_string();
-    for int in ["u8", "u16", "u32", "u64", "i32", "i64", "usize"] {
-        let word = format!("expected {int}");
+    for (rust, plain) in [
+        ("u8", "a whole number, 0 or more"),
+        ("u16", "a whole number, 0 or more"),
+        ("u32", "a whole number, 0 or more"),
+        ("u64", "a whole number, 0 or more"),
+        ("usize", "a whole number, 0 or more"),
+        ("i32", "a whole number"),
+        ("i64", "a whole number"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+        ("a sequence", "a list (`- ` items)"),
+    ] {
+        let word = format!("expected {rust}");
         if out.ends_with(&word) || out.contains(&format!("{word} ")) {
-            out = out.replace(&word, "expected a whole number");
+            out = out.replace(&word, &format!("expected {plain}"));
         }
+    }
+    for (yaml, plain) in [
+        ("invalid type: sequence,", "invalid type: a list,"),
+        ("invalid type: map,", "invalid type: a mapping,"),
+    ] {
+        out = out.replace(yaml, plain);
     }
     if let Some(i) = out.find("expected struct ") {
         let rest = &out[i + "expected struct ".len()..];
@@ -669,9 +698,14 @@ fn plain_type_names(message: &str) -> String {
 /// (1-based), by indentation.
 fn second_key(text: &str, line: usize, col: usize, key: &str) -> Option<(usize, usize)> {
     let indent = col.checked_sub(1)?;
+    // The key as written: bare, or in double or single quotes.
     let is_key = |rest: &str| {
-        rest.strip_prefix(key)
-            .is_some_and(|after| after.trim_start().starts_with(':'))
+        [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
+            .iter()
+            .any(|written| {
+                rest.strip_prefix(written.as_str())
+                    .is_some_and(|after| after.trim_start().starts_with(':'))
+            })
     };
     let mut seen = 0;
     for (i, l) in text.lines().enumerate().skip(line.checked_sub(1)?) {
@@ -919,7 +953,8 @@ impl Validator<'_> {
                     "write a SOQL query such as `SELECT Id, Name FROM Account`",
                 ));
             };
-            if shape.select.len() == 1 && shape.select[0].eq_ignore_ascii_case("COUNT()") {
+            let squeezed: String = shape.select.concat().split_whitespace().collect();
+            if shape.select.len() == 1 && squeezed.eq_ignore_ascii_case("COUNT()") {
                 return Err(self.fail(
                     &at("soql"),
                     format!("query {qname:?} selects COUNT(), which answers a number, not records"),
@@ -965,6 +1000,17 @@ impl Validator<'_> {
             let watermark = match q.watermark.map(|w| w.trim().to_string()) {
                 None => None,
                 Some(w) => {
+                    // The same rule as the job script's (FIELD_NAME in sfglue_extract.py).
+                    let field_name = w.len() <= 80
+                        && w.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !field_name {
+                        return Err(self.fail(
+                            &at("watermark"),
+                            format!("query {qname:?}: the watermark {w:?} is not a field name of the queried object"),
+                            "use a date, datetime or number field of the object itself, such as SystemModstamp (a relationship path like Owner.LastModifiedDate cannot be a watermark)",
+                        ));
+                    }
                     if !shape.select.iter().any(|f| f.eq_ignore_ascii_case(&w)) {
                         return Err(self.fail(
                             &at("watermark"),
@@ -2204,8 +2250,24 @@ environments:
             "SELECT Id, SystemModstamp FROM Account WHERE Name != 'LIMIT 5' AND Id IN (SELECT AccountId FROM Contact LIMIT 5)",
             wm,
         ));
-        let e = err(&with("SELECT COUNT() FROM Account", ""));
-        assert!(e.message.contains("COUNT()"), "{}", e.message);
+        for count in [
+            "SELECT COUNT() FROM Account",
+            "select count ( ) from Account",
+        ] {
+            let e = err(&with(count, ""));
+            assert!(e.message.contains("COUNT()"), "{count}: {}", e.message);
+        }
+        let e = err(&with(
+            "SELECT Id, Owner.LastModifiedDate FROM Account",
+            "    watermark: Owner.LastModifiedDate\n",
+        ));
+        assert!(
+            e.message
+                .starts_with("sfglue.yaml:12:5: `queries[0].watermark`")
+                && e.message.contains("not a field name"),
+            "{}",
+            e.message
+        );
         ok(&with("SELECT COUNT(Id) FROM Account", ""));
         let e = err(&with("SELECT Id", ""));
         assert!(
@@ -2427,7 +2489,22 @@ environments:
         let e = err("version: 1\nglue:\n  timeout_minutes: abc\n");
         assert!(
             e.message
-                .ends_with("invalid type: string \"abc\", expected a whole number"),
+                .ends_with("invalid type: string \"abc\", expected a whole number, 0 or more"),
+            "{}",
+            e.message
+        );
+        let e = err("version: 1\nglue:\n  max_capacity: lots\n");
+        assert!(e.message.ends_with("expected a number"), "{}", e.message);
+        let e = err("version: 1\nglue:\n  timeout_minutes: -5\n");
+        assert!(
+            e.message.ends_with("expected a whole number, 0 or more"),
+            "{}",
+            e.message
+        );
+        let e = err("version: 1\nqueries:\n  a: 1\n");
+        assert!(
+            e.message
+                .ends_with("invalid type: a mapping, expected a list (`- ` items)"),
             "{}",
             e.message
         );
@@ -2444,6 +2521,14 @@ environments:
     #[test]
     fn a_duplicate_key_is_located_at_its_second_copy() {
         for (text, at) in [
+            (
+                "version: 1\nenvironments:\n  dev:\n    name: a\n  prod:\n    name: b\n  \"dev\":\n    name: c\n",
+                "sfglue.yaml:7:3: environments: ",
+            ),
+            (
+                "version: 1\nglue:\n  tags:\n    team: a\n    'team': b\n",
+                "sfglue.yaml:5:5: glue.tags: ",
+            ),
             ("version: 1\nname: a\n# c\nname: b\n", "sfglue.yaml:4:1: "),
             (
                 "version: 1\nglue:\n  script_bucket: a\n  tags:\n    script_bucket: c\n  script_bucket: b\n",
@@ -2462,14 +2547,23 @@ environments:
 
     #[test]
     fn a_folder_given_as_the_config_says_so() {
-        let dir = std::env::temp_dir();
-        let e = load(&dir, None).unwrap_err();
+        let dir = std::env::temp_dir().join(format!("sfglue-folder-{}", std::process::id()));
+        // A folder named like a config: the fix does not say `sfglue.yaml/sfglue.yaml`.
+        std::fs::create_dir_all(dir.join("sfglue.yaml")).unwrap();
+        let e = load(&dir.join("sfglue.yaml"), None).unwrap_err();
         assert!(
             e.message.ends_with("is a folder, not a config file"),
             "{}",
             e.message
         );
-        assert!(e.fix.unwrap().contains("sfglue.yaml"));
+        assert!(e.fix.unwrap().contains("--config FILE"));
+        // A folder that holds a config: that file is named.
+        std::fs::remove_dir(dir.join("sfglue.yaml")).unwrap();
+        std::fs::write(dir.join("sfglue.yaml"), "version: 1\n").unwrap();
+        let e = load(&dir, None).unwrap_err();
+        let fix = e.fix.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(fix.ends_with("sfglue.yaml"), "{fix}");
     }
 
     #[test]
