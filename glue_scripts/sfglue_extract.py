@@ -649,10 +649,7 @@ class Salesforce:
     def get_json(self, path_or_url: str, counter: Optional[Counter] = None,
                  params: Optional[dict] = None) -> dict:
         response = self.request("GET", path_or_url, counter, params=params)
-        try:
-            return response.json()
-        except ValueError:
-            raise JobError(f"Salesforce answered non-JSON for {path_or_url.split('?')[0]}") from None
+        return _json_body(response, path_or_url)
 
     # Kept for callers of the first version of this script.
     def get(self, path_or_url: str, params: Optional[dict] = None) -> dict:
@@ -679,10 +676,7 @@ class Salesforce:
             response = self.request("GET", url, counter, params=params)
             page = split_page(response.content.decode("utf-8"))
             if page is None:
-                try:
-                    page = response.json()
-                except ValueError:
-                    raise JobError(f"Salesforce answered non-JSON for {url.split('?')[0]}") from None
+                page = _json_body(response, url)
             yield page
             url, params = page.get("nextRecordsUrl"), None
             if page.get("done", True) or not url:
@@ -728,6 +722,17 @@ class Salesforce:
         # Pipelined: as soon as a page's headers name the next locator, the next page is asked
         # for, while this page's body still downloads (in a thread of its own), so the next
         # page's preparation on Salesforce's side overlaps this page's transfer.
+        yield from self._bulk_results(url, page_params, counter)
+        # Only a job whose results were all read is deleted: after a failure it stays for a
+        # look in Setup (Bulk Data Load Jobs) until Salesforce removes it after 7 days.
+        try:
+            self.request("DELETE", f"{base}/{job_id}", counter, ok=(200, 204))
+        except JobError:
+            pass  # Salesforce deletes finished jobs after 7 days anyway
+
+    def _bulk_results(self, url: str, page_params: Callable,
+                      counter: Optional[Counter]) -> Iterator["ResultPage"]:
+        """The result pages of a complete job, pipelined (see bulk_pages)."""
         params = page_params(None)
         response = self._bulk_open(url, params, counter)
         upcoming = None
@@ -751,10 +756,6 @@ class Salesforce:
             finally:
                 if upcoming is not None:
                     upcoming.close()
-        try:
-            self.request("DELETE", f"{base}/{job_id}", counter, ok=(200, 204))
-        except JobError:
-            pass  # Salesforce deletes finished jobs after 7 days anyway
 
     def _bulk_open(self, url: str, params: dict, counter: Optional[Counter]) -> Any:
         return self.request("GET", url, counter, params=params, accept="text/csv", stream=True)
@@ -799,6 +800,17 @@ class Salesforce:
             response.close()
             spool.seek(0)
             return ResultPage(spool, _announced_records(response), line_breaks, last == b"\n", cuts)
+
+
+def _json_body(response: Any, url: str) -> Any:
+    """A Salesforce JSON answer, decoded strictly as UTF-8 (requests' .json() would replace bytes
+    that are not UTF-8 and store the damaged text without a word)."""
+    try:
+        return json.loads(response.content.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise JobError(_describe_error(exc)) from None
+    except ValueError:
+        raise JobError(f"Salesforce answered non-JSON for {url.split('?')[0]}") from None
 
 
 def _announced_records(response: Any) -> Optional[int]:
@@ -2135,14 +2147,18 @@ def run(argv: list, out: Any = None) -> dict:
     if errors:
         summary["error"] = one_line(errors[0][1])
     text = json.dumps(summary, separators=(",", ":"))
+    summary_failure = None
     try:
         s3.put_object(Bucket=bucket, Key=f"{prefix}_summary/run={args['JOB_RUN_ID']}.json",
                       Body=text.encode(), ContentType="application/json")
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        if not errors:
-            raise
-        print(f"sfglue warning: cannot write the summary: {one_line(_aws_error(exc))}", file=sys.stderr)
+        summary_failure = f"cannot write the run summary to {summary['summary_uri']}: {_aws_error(exc)}"
+        if errors:
+            print(f"sfglue warning: {one_line(summary_failure)}", file=sys.stderr)
+    # The summary is printed in any case: the log keeps it when S3 would not.
     print("sfglue summary " + text, file=out, flush=True)
+    if summary_failure and not errors:
+        raise JobError(summary_failure + " (every query succeeded; its data and marks are in S3)")
     if errors:
         if len(errors) == 1 or isinstance(errors[0][1], LimitExceeded):
             raise errors[0][1]

@@ -717,6 +717,10 @@ class PageResponse:
     def json(self):
         return self._body
 
+    @property
+    def content(self):
+        return self._body if isinstance(self._body, bytes) else json.dumps(self._body).encode()
+
     def iter_content(self, chunk_size):
         import requests
 

@@ -461,3 +461,23 @@ def test_parquet_parts_of_a_sparse_object_share_one_schema(aws, make_org, identi
     assert [(f.name, str(f.type)) for f in schema] == [(n, "string") for n in rest.column_names]
     _keys, bulk_jsonl = read_parts(aws, "out/bulk_jsonl/run=jr_sparse/")
     assert bulk.to_pylist() == bulk_jsonl and len(bulk_jsonl) == 9
+
+
+def test_a_summary_that_cannot_be_stored_fails_the_run_and_is_still_printed(aws, make_org, identity):
+    key, _cert, cert_pem = identity
+    org = make_org(base_seed(cert_pem, generated_accounts(300)))
+    arn = secret_for(aws, org, key)
+    aws.s3.create_bucket(Bucket=BUCKET)
+    # The query's part and manifest are stored; the third PutObject, the summary, is refused.
+    status, _rule = aws.admin("POST", "/__launcher/faults", {
+        "operation": "PutObject", "kind": "error", "status": 403, "code": "AccessDenied",
+        "message": "refused by the test", "skip": 2})
+    assert status == 201
+    queries = [{"name": "a", "soql": "SELECT Id, Name FROM Account"}]
+    code, stdout, stderr = finish(run_script(aws, arn, queries, "jr_nosummary"))
+    assert code == 1
+    assert summary_of(stdout)["status"] == "succeeded"
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("sfglue error: cannot write the run summary to s3://sfglue-output/out/_summary/"
+                           "run=jr_nosummary.json: AWS PutObject failed: AccessDenied"), last
+    assert last.endswith("(every query succeeded; its data and marks are in S3)"), last

@@ -194,6 +194,8 @@ class FakeResponse:
 
     @property
     def content(self):
+        if isinstance(self._body, bytes):
+            return self._body
         if isinstance(self._body, str):
             return self._body.encode()
         return json.dumps(self._body, separators=(",", ":")).encode()
@@ -665,3 +667,21 @@ def test_a_key_that_does_not_match_its_certificate_is_skipped(key):
     assert sx.key_certificate_problem({"certificate_pem": pem}, other) is None
     problem = sx.key_certificate_problem({"certificate_pem": pem, "certificate_sha256": "AB"}, key)
     assert "does not belong to the certificate AB" in problem
+
+
+@pytest.mark.parametrize("fmt, soql", [("jsonl", "SELECT Id, Name FROM Account"),
+                                       ("jsonl", "SELECT Id, Name, Owner.Name FROM Account"),
+                                       ("parquet", "SELECT Id, Name FROM Account")])
+def test_a_page_that_is_not_utf8_fails_the_query_on_either_path(key, fmt, soql):
+    # Plain fields in jsonl are cut out of the text; a relationship path or parquet decodes the
+    # records. Neither way may store replaced bytes.
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    good = page([rec(1)], "/services/data/v62.0/query/01g-2")
+    body = json.dumps({"totalSize": 2, "done": True, "records": [rec(2)]}).encode()
+    bad = FakeResponse(200, body.replace(b'"A2"', b'"A\xe92"'))
+    s3 = FakeS3()
+    with pytest.raises(sx.JobError, match="query u failed: Salesforce sent text that is not UTF-8"):
+        sx.run_query(sf_session(key, FakeHttp([token_ok()], [good, bad])), s3, "bkt", "", "jr_u",
+                     {"name": "u", "soql": soql, "format": fmt}, 1_000_000)
+    assert not any(k.endswith("_manifest.json") for _b, k in s3.objects)
