@@ -578,10 +578,7 @@ async fn execute(
                 );
                 (current.arn.clone(), version, doc)
             } else {
-                rep.result(
-                    "secret",
-                    format!("{}{}", verb(action, "created"), current.arn),
-                );
+                rep.result("secret", outcome(action, "created", &current.arn));
                 (current.arn.clone(), current.version_id.clone(), doc)
             }
         }
@@ -596,16 +593,23 @@ async fn execute(
     // Only settings the config writes out are compared: a default is no request, and an
     // imported key (`cert import`) keeps its own size and name.
     let wanted = &config.certificate;
-    if !key_generated
-        && ((wanted.key_size_written && certificate.key_bits != wanted.key_size)
-            || (wanted.common_name_written && certificate.subject != wanted.common_name))
-    {
+    let mut differing = Vec::new();
+    if wanted.key_size_written && certificate.key_bits != wanted.key_size {
+        differing.push(format!(
+            "key_size {} (the stored key is RSA-{})",
+            wanted.key_size, certificate.key_bits
+        ));
+    }
+    if wanted.common_name_written && certificate.subject != wanted.common_name {
+        differing.push(format!(
+            "common_name {:?} (the stored certificate's is {:?})",
+            wanted.common_name, certificate.subject
+        ));
+    }
+    if !key_generated && !differing.is_empty() {
         rep.warn(format!(
-            "the stored key is RSA-{} with common name {:?}, the config asks for RSA-{} with {:?}; sfglue never replaces a key on its own: `sfglue rotate start` makes one with the config's settings",
-            certificate.key_bits,
-            certificate.subject,
-            config.certificate.key_size,
-            config.certificate.common_name
+            "the config asks for certificate {}; sfglue never replaces a key on its own: `sfglue rotate start` makes one with the config's settings",
+            differing.join(" and ")
         ));
     }
 
@@ -660,7 +664,7 @@ async fn execute(
         }
         rep.result(
             "bucket",
-            format!("{}{}", verb(Some(&change.action), "created"), change.name),
+            outcome(Some(&change.action), "created", &change.name),
         );
     }
     let script_action = plan.action_for(ResourceKind::Script);
@@ -671,11 +675,7 @@ async fn execute(
     }
     rep.result(
         "script",
-        format!(
-            "{}{}",
-            verb(script_action, "uploaded"),
-            config.glue.script.uri()
-        ),
+        outcome(script_action, "uploaded", &config.glue.script.uri()),
     );
 
     // 4. Role and inline policy.
@@ -708,11 +708,7 @@ async fn execute(
     }
     rep.result(
         "role",
-        format!(
-            "{}{}",
-            verb(role_action, "created"),
-            plan::role_arn(config, id)
-        ),
+        outcome(role_action, "created", &plan::role_arn(config, id)),
     );
     let policy_action = plan.action_for(ResourceKind::RolePolicy);
     if changes_besides_tags(policy_action) {
@@ -722,11 +718,7 @@ async fn execute(
     }
     rep.result(
         "role policy",
-        format!(
-            "{}{}",
-            verb(policy_action, "created"),
-            policy::INLINE_POLICY_NAME
-        ),
+        outcome(policy_action, "created", policy::INLINE_POLICY_NAME),
     );
 
     // 5. The job (its fields that sfglue does not manage stay as they are).
@@ -755,10 +747,7 @@ async fn execute(
         }
         _ => {}
     }
-    rep.result(
-        "job",
-        format!("{}{}", verb(job_action, "created"), spec.name),
-    );
+    rep.result("job", outcome(job_action, "created", &spec.name));
 
     // 6. The schedule.
     let trigger_action = plan.action_for(ResourceKind::Trigger);
@@ -784,12 +773,12 @@ async fn execute(
             (Action::Delete, _) => aws.delete_trigger(&name).await?,
             _ => {}
         }
-        let word = if *action == Action::Delete {
-            "deleted    ".to_string()
+        let line = if *action == Action::Delete {
+            format!("{:<10} {name}", "deleted")
         } else {
-            verb(Some(action), "created")
+            outcome(Some(action), "created", &name)
         };
-        rep.result("schedule", format!("{word}{name}"));
+        rep.result("schedule", line);
     }
 
     Ok(Executed {
@@ -831,11 +820,14 @@ async fn created_by_sfglue(aws: &impl ApplyAws, config: &Config) -> Result<bool>
 }
 
 /// The word for an action in the result lines, padded to line up.
-fn verb(action: Option<&Action>, created: &str) -> String {
-    let w = match action {
-        Some(Action::Create) => created.to_string(),
-        Some(Action::Update { fields }) => format!("updated ({})", fields.join(", ")),
-        _ => "unchanged".to_string(),
-    };
-    format!("{w:<10} ")
+/// A result line's detail: what happened to `name` (`created`, `updated`, `unchanged`), then,
+/// for an update, the fields that changed.
+fn outcome(action: Option<&Action>, created: &str, name: &str) -> String {
+    match action {
+        Some(Action::Create) => format!("{created:<10} {name}"),
+        Some(Action::Update { fields }) => {
+            format!("{:<10} {name}  ({})", "updated", fields.join(", "))
+        }
+        _ => format!("{:<10} {name}", "unchanged"),
+    }
 }

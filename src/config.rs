@@ -976,12 +976,15 @@ impl Validator<'_> {
                         )),
                     }
                 };
-            let api = pick("api", q.api, &["rest", "bulk", "auto"])?;
+            // The script's defaults are left out of the job's arguments, so that writing one
+            // out in the config is no change to the job.
+            let api = pick("api", q.api, &["rest", "bulk", "auto"])?.filter(|a| a != "rest");
             let format = pick(
                 "format",
                 q.format,
                 &["jsonl.gz", "jsonl", "csv.gz", "csv", "parquet"],
-            )?;
+            )?
+            .filter(|f| f != "jsonl.gz");
             if let Some(f) = format.as_deref().filter(|f| f.starts_with("csv")) {
                 // The csv formats write Bulk API 2.0's CSV through; a REST query answers JSON
                 // (and `auto` may pick REST), so the script refuses them there too.
@@ -2182,6 +2185,11 @@ environments:
         );
         let e = err(&text.replace("api: auto", "api: soap"));
         assert!(e.message.contains("api \"soap\""), "{}", e.message);
+        // The script's defaults written out are the same query as left out.
+        let written = ok(&text.replace("api: auto", "api: rest\n    format: jsonl.gz"));
+        let left_out = ok(&text.replace("    api: auto\n", ""));
+        assert_eq!(written.queries, left_out.queries);
+        assert_eq!(written.queries[0].api, None);
     }
 
     #[test]
@@ -2285,10 +2293,13 @@ environments:
                 &format!("    soql: SELECT Id, Name FROM Account\n{options}"),
             )
         };
-        for format in ["jsonl.gz", "jsonl", "parquet"] {
+        for format in ["jsonl", "parquet"] {
             let c = ok(&with(&format!("    format: {format}\n")));
             assert_eq!(c.queries[0].format.as_deref(), Some(format));
         }
+        // The script's default is left to the script.
+        let c = ok(&with("    format: jsonl.gz\n"));
+        assert_eq!(c.queries[0].format, None);
         for format in ["csv.gz", "csv"] {
             let c = ok(&with(&format!("    api: bulk\n    format: {format}\n")));
             assert_eq!(c.queries[0].format.as_deref(), Some(format));

@@ -186,12 +186,13 @@ async fn sign_in_mid_rotation(
     };
     let mid_rotation_fix = |detail: &str| {
         format!(
-            "a rotation is in progress (pending certificate SHA-256 {}){detail}: upload {} to the app as {} says, allow a few minutes, then run `sfglue rotate finish`; or drop the rotation with `sfglue rotate cancel`",
+            "a rotation is in progress (pending certificate SHA-256 {}){detail}: upload {} to the app with Consumer Key {} as {} says (`sfglue rotate start` writes both again if they are gone), allow a few minutes, then run `sfglue rotate finish`; or drop the rotation with `sfglue rotate cancel`",
             pending.certificate_sha256,
             config
                 .output_dir
                 .join(rotate::PENDING_CERTIFICATE_FILE)
                 .display(),
+            pending.settings.consumer_key,
             config.output_dir.join(rotate::ROTATION_FILE).display()
         )
     };

@@ -272,7 +272,7 @@ queries:
     );
     // The imported key keeps its own name and size: the config's defaults ask for nothing...
     assert!(
-        !apply.stderr.contains("the stored key is"),
+        !apply.stderr.contains("the config asks for certificate"),
         "{}",
         apply.stderr
     );
@@ -285,9 +285,9 @@ queries:
     let asked = w.sfglue(&["apply", "--yes"]);
     assert_eq!(asked.code, 0, "{}\n{}", asked.stdout, asked.stderr);
     assert!(
-        asked
-            .stderr
-            .contains("the stored key is RSA-2048 with common name"),
+        asked.stderr.contains(
+            "the config asks for certificate key_size 4096 (the stored key is RSA-2048); sfglue never replaces"
+        ),
         "{}",
         asked.stderr
     );
