@@ -259,7 +259,7 @@ pub async fn prove(
     let token_url = format!("{}/services/oauth2/token", settings.login_url);
     let started = Instant::now();
     let token = sf.exchange(&token_url, &assertion).await.map_err(|f| {
-        if f.code == "salesforce.invalid_grant" && f.message.contains("invalid assertion") {
+        if refused_assertion(&f) {
             Failure {
                 message: format!(
                     "{} [this key's certificate: SHA-256 {}]",
